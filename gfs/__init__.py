@@ -1,0 +1,1 @@
+"""A GFS-like replicated block store: namenode, datanodes, client and CLI."""

@@ -1,0 +1,918 @@
+"""GfsClient: the library every GFS user goes through (the `gfs` CLI, MapReduce workers).
+
+It finds the namenode through ZooKeeper, streams chunk data to and from datanodes in
+~1 MiB frames (memory stays bounded whatever the file size), writes each chunk through a
+pipeline of datanodes and rebuilds the pipeline without a datanode that failed, and reads
+each chunk from the nearest replica, continuing on another one from the exact byte reached
+when a replica fails or is corrupt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, BinaryIO
+
+import grpc
+
+from gfs import errors, paths, rpc
+from gfs import zk as gfs_zk
+from gfs.clusterdir import ClusterDir
+from gfs.handles import format_handle
+from gfs.proto import gfs_pb2, gfs_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ZK_ROOT = "/minimr"
+CALL_TIMEOUT = 20.0  # seconds, one namenode call
+FAILOVER_SECONDS = 30.0  # how long to keep re-resolving a namenode that is unreachable
+REPLICA_WAIT_SECONDS = 15.0  # how long a read waits for a chunk with no known replica
+ZK_CONNECT_SECONDS = 5.0
+SPOOL_BYTES = 4 * 1024 * 1024  # a chunk buffer spills to a temp file beyond this
+READ_WINDOW = 8 * 1024 * 1024  # one ReadChunk call covers at most this many bytes
+MIN_BYTES_PER_SECOND = 1024 * 1024  # stream deadlines allow at least this rate
+PIPELINE_ATTEMPTS = 5  # pipelines tried per chunk before a write gives up
+# UNAVAILABLE with these details means the request never reached the server.
+_NOT_SENT_MARKERS = ("failed to connect", "connection refused")
+
+WarningCallback = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------------------
+# Plain data returned to callers (no protobuf types leak out, except cluster()).
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    path: str
+    is_dir: bool
+    size: int
+    replication: int
+    mtime: float
+    chunk_count: int
+
+    @classmethod
+    def from_proto(cls, msg: gfs_pb2.FileStatus) -> FileStatus:
+        return cls(
+            path=msg.path,
+            is_dir=msg.is_dir,
+            size=msg.size,
+            replication=msg.replication,
+            mtime=msg.mtime,
+            chunk_count=msg.chunk_count,
+        )
+
+
+@dataclass(frozen=True)
+class ReplicaInfo:
+    datanode: str
+    address: str
+    host: str
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    handle: int
+    size: int
+    offset: int
+    replicas: tuple[ReplicaInfo, ...]
+    corrupt: tuple[str, ...] = ()
+
+    @property
+    def hex(self) -> str:
+        return format_handle(self.handle)
+
+
+@dataclass(frozen=True)
+class FsckProblem:
+    path: str
+    handle: int
+    kind: str  # "under_replicated" | "corrupt" | "missing"
+    live: tuple[str, ...]
+    corrupt: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FsckReport:
+    path: str
+    files: int
+    chunks: int
+    under_replicated: int
+    corrupt: int
+    missing: int
+    healthy: bool
+    problems: tuple[FsckProblem, ...] = field(default_factory=tuple)
+    repairs_pending: int = 0
+    repairs_done: int = 0
+
+
+# ---------------------------------------------------------------------------------------
+# Pure helpers (unit-tested).
+
+
+def order_replicas(replicas: Iterable[ReplicaInfo], client_host: str) -> list[ReplicaInfo]:
+    """Replicas on the client's host first; otherwise keep the namenode's order."""
+    items = list(replicas)
+    if not client_host:
+        return items
+    return sorted(items, key=lambda r: r.host != client_host)
+
+
+def chunk_ranges(
+    chunks: Iterable[ChunkInfo], offset: int, end: int
+) -> Iterator[tuple[ChunkInfo, int, int]]:
+    """(chunk, start, stop) byte ranges inside each chunk that cover [offset, end) of a file.
+
+    Chunk offsets are recomputed from the sizes so a gap in the list cannot go unnoticed.
+    """
+    position = 0
+    for chunk in chunks:
+        lo, hi = position, position + chunk.size
+        position = hi
+        if hi <= offset or lo >= end or lo == hi:
+            continue
+        yield chunk, max(offset, lo) - lo, min(end, hi) - lo
+
+
+def _not_sent(err: grpc.RpcError) -> bool:
+    """True when the call certainly did not reach the server (safe to retry a mutation)."""
+    if err.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    details = (err.details() or "").lower()
+    return any(marker in details for marker in _NOT_SENT_MARKERS)
+
+
+def _code(err: grpc.RpcError) -> grpc.StatusCode | None:
+    return err.code() if hasattr(err, "code") else None
+
+
+def _chunk_from_proto(msg: gfs_pb2.Chunk, client_host: str) -> ChunkInfo:
+    replicas = [ReplicaInfo(r.datanode, r.address, r.host) for r in msg.replicas]
+    return ChunkInfo(
+        handle=msg.handle,
+        size=msg.size,
+        offset=msg.offset,
+        replicas=tuple(order_replicas(replicas, client_host)),
+        corrupt=tuple(msg.corrupt),
+    )
+
+
+class _SourceError(Exception):
+    """Reading the local source failed inside the gRPC request thread."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _ShortRead(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------
+
+
+class GfsClient:
+    """A connection to one cluster. Thread-safe for independent calls; close() when done."""
+
+    def __init__(
+        self,
+        cluster_dir: Path | str,
+        client_host: str = "",
+        *,
+        timeout: float = CALL_TIMEOUT,
+        failover_seconds: float = FAILOVER_SECONDS,
+        replica_wait_seconds: float = REPLICA_WAIT_SECONDS,
+        on_warning: WarningCallback | None = None,
+    ) -> None:
+        self._dir = ClusterDir(Path(cluster_dir))
+        info = self._dir.read_info()  # raises ConfigError for a wrong directory
+        self._secret = self._dir.secret()
+        self._zk_hosts = self._dir.zk_hosts()
+        self._zk_root = str(info.get("zk_root") or DEFAULT_ZK_ROOT)
+        self.client_host = client_host or os.environ.get("MR_HOST", "")
+        self.client_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._timeout = timeout
+        self._failover_seconds = failover_seconds
+        self._replica_wait_seconds = replica_wait_seconds
+        self._on_warning = on_warning
+        self._namenode_address: str | None = None
+        self._channels: dict[str, grpc.Channel] = {}
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> GfsClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        for ch in channels.values():
+            ch.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _channel(self, address: str) -> grpc.Channel:
+        ch = self._channels.get(address)
+        if ch is None:
+            ch = self._channels[address] = rpc.channel(address, self._secret)
+        return ch
+
+    def _forget_channel(self, address: str) -> None:
+        # A channel that failed to connect sits in reconnect backoff; a fresh one retries now.
+        ch = self._channels.pop(address, None)
+        if ch is not None:
+            ch.close()
+
+    def _warn(self, message: str) -> None:
+        if self._on_warning is not None:
+            self._on_warning(message)
+        else:
+            logger.warning("%s", message)
+
+    def _lookup_namenode(self) -> str | None:
+        """The namenode's address from ZooKeeper (None if no namenode is registered)."""
+        from kazoo.exceptions import KazooException, NoAuthError
+
+        client = gfs_zk.connect(
+            self._zk_hosts, self._secret, timeout=ZK_CONNECT_SECONDS * 2,
+            start_timeout=ZK_CONNECT_SECONDS,
+        )  # fmt: skip
+        try:
+            value = gfs_zk.read(client, gfs_zk.znode(self._zk_root, gfs_zk.NAMENODE))
+        except NoAuthError:
+            raise errors.GfsError(
+                f"ZooKeeper refused the cluster secret in {self._dir.secret_file} "
+                "(wrong or missing secret)"
+            ) from None
+        except KazooException as exc:
+            raise errors.Unavailable(f"cannot read the namenode's address from ZooKeeper: {exc}")
+        finally:
+            gfs_zk.close(client)
+        address = (value or {}).get("address")
+        return str(address) if address else None
+
+    def _namenode(self, deadline: float) -> tuple[str, gfs_pb2_grpc.NamenodeStub]:
+        delay = 0.1
+        while self._namenode_address is None:
+            self._namenode_address = self._lookup_namenode()
+            if self._namenode_address is not None:
+                break
+            if time.monotonic() + delay > deadline:
+                raise errors.Unavailable(
+                    "no namenode is registered in ZooKeeper (is the cluster running?)"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        address = self._namenode_address
+        return address, gfs_pb2_grpc.NamenodeStub(self._channel(address))
+
+    def _call(
+        self,
+        method: str,
+        request: Any,
+        *,
+        idempotent: bool,
+        timeout: float | None = None,
+        failover_seconds: float | None = None,
+    ) -> Any:
+        """One namenode call; re-resolves the namenode when it is unreachable.
+
+        Reads are retried on any transport failure; mutations only when the request
+        certainly never reached the namenode, so nothing is applied twice.
+        """
+        window = self._failover_seconds if failover_seconds is None else failover_seconds
+        deadline = time.monotonic() + window
+        delay = 0.1
+        while True:
+            address, stub = self._namenode(deadline)
+            try:
+                return getattr(stub, method)(request, timeout=timeout or self._timeout)
+            except grpc.RpcError as err:
+                code = _code(err)
+                retry = _not_sent(err) or (
+                    idempotent
+                    and code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+                )
+                if not retry or time.monotonic() + delay >= deadline:
+                    raise self._error(err, f"namenode {method}") from None
+                logger.info("namenode %s unreachable (%s); looking it up again", address, code)
+                self._forget_channel(address)
+                self._namenode_address = None
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _error(self, err: grpc.RpcError, what: str) -> errors.GfsError:
+        code = _code(err)
+        if code == grpc.StatusCode.UNAUTHENTICATED:
+            return errors.GfsError(
+                f"{what} refused: wrong or missing cluster secret (UNAUTHENTICATED); "
+                f"check {self._dir.secret_file}"
+            )
+        if code == grpc.StatusCode.UNAVAILABLE and _not_sent(err):
+            return errors.Unavailable(f"{what}: cannot connect ({err.details()})")
+        return rpc.error_from_rpc(err, what)
+
+    def _datanode(self, address: str) -> gfs_pb2_grpc.DatanodeStub:
+        return gfs_pb2_grpc.DatanodeStub(self._channel(address))
+
+    # -- namespace ------------------------------------------------------------------------
+
+    def mkdir(self, path: str, parents: bool = False) -> None:
+        path = paths.normalize(path)
+        self._call("Mkdir", gfs_pb2.MkdirRequest(path=path, parents=parents), idempotent=False)
+
+    def ls(self, path: str = "/", recursive: bool = False) -> list[FileStatus]:
+        path = paths.normalize(path)
+        reply = self._call(
+            "List", gfs_pb2.ListRequest(path=path, recursive=recursive), idempotent=True
+        )
+        return [FileStatus.from_proto(entry) for entry in reply.entries]
+
+    def stat(self, path: str) -> tuple[FileStatus, list[ChunkInfo]]:
+        path = paths.normalize(path)
+        reply = self._call(
+            "Stat", gfs_pb2.PathRequest(path=path, client_host=self.client_host), idempotent=True
+        )
+        chunks = [_chunk_from_proto(c, self.client_host) for c in reply.chunks]
+        return FileStatus.from_proto(reply.status), chunks
+
+    def status(self, path: str) -> FileStatus:
+        return self.stat(path)[0]
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except errors.NotFound:
+            return False
+        return True
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            return self.stat(path)[0].is_dir
+        except errors.NotFound:
+            return False
+
+    def delete(self, path: str, recursive: bool = False) -> None:
+        path = paths.normalize(path)
+        self._call(
+            "Delete", gfs_pb2.DeleteRequest(path=path, recursive=recursive), idempotent=False
+        )
+
+    def rename(self, src: str, dst: str) -> None:
+        """Atomic and strict: `dst` must not exist and its parent must be a directory."""
+        src, dst = paths.normalize(src), paths.normalize(dst)
+        self._call("Rename", gfs_pb2.RenameRequest(src=src, dst=dst), idempotent=False)
+
+    def fsck(self, path: str = "/") -> FsckReport:
+        path = paths.normalize(path)
+        reply = self._call(
+            "Fsck", gfs_pb2.FsckRequest(path=path), idempotent=True, timeout=self._timeout * 3
+        )
+        problems = tuple(
+            FsckProblem(p.path, p.handle, p.kind, tuple(p.live), tuple(p.corrupt))
+            for p in reply.problems
+        )
+        return FsckReport(
+            path=path,
+            files=reply.files,
+            chunks=reply.chunks,
+            under_replicated=reply.under_replicated,
+            corrupt=reply.corrupt,
+            missing=reply.missing,
+            healthy=reply.healthy,
+            problems=problems,
+            repairs_pending=reply.repairs_pending,
+            repairs_done=reply.repairs_done,
+        )
+
+    def cluster(self, timeout: float | None = None) -> gfs_pb2.ClusterReply:
+        """Datanodes, chunk size and replication as the namenode sees them."""
+        return self._call(
+            "Cluster",
+            gfs_pb2.Empty(),
+            idempotent=True,
+            timeout=timeout,
+            failover_seconds=timeout,
+        )
+
+    def report_bad_replica(self, handle: int, datanode: str, reason: str) -> None:
+        request = gfs_pb2.BadReplicaReport(handle=handle, datanode=datanode, reason=reason)
+        self._call("ReportBadReplica", request, idempotent=True)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def create(
+        self, path: str, replication: int = 0, overwrite: bool = False
+    ) -> FileWriter:
+        """Start writing a file; it appears (atomically) when the writer is closed."""
+        path = paths.normalize(path)
+        reply = self._call(
+            "Create",
+            gfs_pb2.CreateRequest(
+                path=path, replication=replication, client_id=self.client_id, overwrite=overwrite
+            ),
+            idempotent=False,
+        )
+        return FileWriter(self, path, chunk_size=reply.chunk_size, replication=reply.replication)
+
+    def write_file(
+        self,
+        path: str,
+        source: BinaryIO | IO[bytes],
+        replication: int = 0,
+        overwrite: bool = False,
+    ) -> int:
+        """Store everything `source` yields under `path`; return the number of bytes.
+
+        A seekable source (a local file) is re-read from the file when a chunk has to be
+        resent; any other source is spooled one chunk at a time.
+        """
+        seekable = False
+        try:
+            seekable = source.seekable()
+        except (AttributeError, OSError, ValueError):
+            seekable = False
+        writer = self.create(path, replication=replication, overwrite=overwrite)
+        with writer:
+            if seekable:
+                writer.copy_seekable(source)
+            else:
+                while True:
+                    data = source.read(rpc.FRAME_BYTES)
+                    if not data:
+                        break
+                    writer.write(data)
+        return writer.size
+
+    def put(
+        self, local_path: str | os.PathLike[str], path: str, replication: int = 0,
+        overwrite: bool = False,
+    ) -> int:  # fmt: skip
+        with open(local_path, "rb") as source:
+            return self.write_file(path, source, replication=replication, overwrite=overwrite)
+
+    def _write_chunk(
+        self, writer: FileWriter, source: IO[bytes], start: int, limit: int, index: int
+    ) -> int:
+        """Send one chunk (at most `limit` bytes of `source` from `start`) through a pipeline.
+
+        Returns the chunk's size. A failed datanode is left out of every later pipeline of
+        this write; the chunk is resent from `source` (re-read from `start`).
+        """
+        abandon = 0
+        last_failure = ""
+        for attempt in range(1, PIPELINE_ATTEMPTS + 1):
+            try:
+                reply = self._call(
+                    "AddChunk",
+                    gfs_pb2.AddChunkRequest(
+                        path=writer.path,
+                        client_id=self.client_id,
+                        client_host=self.client_host,
+                        exclude=sorted(writer.excluded),
+                        abandon_handle=abandon,
+                    ),
+                    idempotent=False,
+                )
+            except errors.NoDatanodes as exc:
+                excluded = ", ".join(sorted(writer.excluded)) or "none"
+                raise errors.NoDatanodes(
+                    f"cannot write chunk {index} of {writer.path}: no datanodes left "
+                    f"({exc}; failed: {excluded})"
+                ) from None
+            handle = reply.handle
+            pipeline = list(reply.pipeline)
+            if not pipeline:
+                raise errors.NoDatanodes(
+                    f"cannot write chunk {index} of {writer.path}: the namenode gave no datanodes"
+                )
+            abandon = handle
+            names = [r.datanode for r in pipeline]
+            source.seek(start)
+            sent = [0]
+            frames = self._frames(source, limit, handle, pipeline[1:], sent)
+            head = pipeline[0]
+            try:
+                ack = self._datanode(head.address).WriteChunk(
+                    frames, timeout=self._timeout + limit / MIN_BYTES_PER_SECOND
+                )
+            except grpc.RpcError as err:
+                if frames.error is not None:
+                    raise frames.error.cause from None
+                if _code(err) == grpc.StatusCode.UNAUTHENTICATED:
+                    raise self._error(err, f"datanode {head.datanode}") from None
+                last_failure = f"{head.datanode}: {_code(err)} {err.details()}"
+                logger.warning(
+                    "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
+                    format_handle(handle), writer.path, head.datanode, last_failure,
+                )  # fmt: skip
+                writer.excluded.add(head.datanode)
+                self._forget_channel(head.address)
+                continue
+            if frames.error is not None:
+                raise frames.error.cause
+            failed = self._pipeline_failures(ack, names, sent[0])
+            if failed:
+                last_failure = f"{', '.join(failed)}: {ack.error or 'did not store the chunk'}"
+                logger.warning(
+                    "chunk %s of %s: pipeline %s failed at %s; new pipeline (attempt %d)",
+                    format_handle(handle), writer.path, names, last_failure, attempt,
+                )  # fmt: skip
+                writer.excluded.update(failed)
+                continue
+            self._call(
+                "CommitChunk",
+                gfs_pb2.CommitChunkRequest(
+                    path=writer.path,
+                    client_id=self.client_id,
+                    handle=handle,
+                    size=sent[0],
+                    stored_on=list(ack.stored_on),
+                ),
+                idempotent=False,
+            )
+            return sent[0]
+        raise errors.GfsError(
+            f"cannot write chunk {index} of {writer.path}: {PIPELINE_ATTEMPTS} pipelines "
+            f"failed (last: {last_failure})"
+        )
+
+    @staticmethod
+    def _pipeline_failures(ack: gfs_pb2.WriteAck, names: list[str], sent: int) -> list[str]:
+        """The datanodes to leave out after this ack; [] when the pipeline succeeded."""
+        if ack.failed_datanode:
+            return [ack.failed_datanode]
+        stored = set(ack.stored_on)
+        missing = [name for name in names if name not in stored]
+        if missing:
+            return missing
+        if ack.error or ack.size != sent:
+            return [names[0]]
+        return []
+
+    @staticmethod
+    def _frames(
+        source: IO[bytes],
+        limit: int,
+        handle: int,
+        downstream: list[gfs_pb2.Replica],
+        sent: list[int],
+    ) -> _FrameIterator:
+        return _FrameIterator(source, limit, handle, downstream, sent)
+
+    def _complete(self, path: str, abort: bool) -> None:
+        self._call(
+            "Complete",
+            gfs_pb2.CompleteRequest(path=path, client_id=self.client_id, abort=abort),
+            idempotent=False,
+        )
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read_file(self, path: str) -> Iterator[bytes]:
+        """The whole file as a stream of frames."""
+        return self.read_range(path, 0, None)
+
+    def read_range(self, path: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+        """Bytes [offset, offset+length) of a file (to its end when length is None).
+
+        The file's chunk list is fetched now, so a missing file fails at the call.
+        """
+        path = paths.normalize(path)
+        if offset < 0 or (length is not None and length < 0):
+            raise ValueError("offset and length must not be negative")
+        status, chunks = self.stat(path)
+        if status.is_dir:
+            raise errors.IsADirectory(f"{path}: is a directory")
+        end = status.size if length is None else min(status.size, offset + length)
+        total = sum(c.size for c in chunks)
+        if total != status.size:
+            raise errors.DataUnavailable(
+                f"{path}: chunk sizes add up to {total} bytes, the file has {status.size}"
+            )
+        return self._read_ranges(path, list(chunk_ranges(chunks, offset, end)))
+
+    def _read_ranges(self, path: str, ranges: list[tuple[ChunkInfo, int, int]]) -> Iterator[bytes]:
+        for chunk, lo, hi in ranges:
+            yield from self._read_chunk(path, chunk, lo, hi)
+
+    def cat(self, path: str, out: IO[bytes]) -> int:
+        written = 0
+        for data in self.read_file(path):
+            out.write(data)
+            written += len(data)
+        return written
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole file in memory (for small files only)."""
+        return b"".join(self.read_file(path))
+
+    def get(self, path: str, local_path: str | os.PathLike[str]) -> tuple[Path, int]:
+        """Copy a file to the local disk; returns (where it went, size).
+
+        A directory as `local_path` receives the file under its own name. Data goes to a
+        temp file next to the target, renamed into place only once complete.
+        """
+        path = paths.normalize(path)
+        target = Path(local_path)
+        if target.is_dir():
+            target = target / paths.basename(path)
+        frames = self.read_file(path)  # fails before anything local is created
+        fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gfs")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for data in frames:
+                    out.write(data)
+                    size += len(data)
+            os.chmod(tmp_name, 0o666 & ~_umask())
+            os.replace(tmp_name, target)
+        except BaseException:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+            raise
+        return target, size
+
+    def _read_chunk(self, path: str, chunk: ChunkInfo, lo: int, hi: int) -> Iterator[bytes]:
+        """Bytes [lo, hi) of a chunk; on a replica failure go on from the byte reached."""
+        hexid = chunk.hex
+        position = lo
+        candidates = list(chunk.replicas)
+        failed: set[tuple[str, str]] = set()
+        progress_retries: dict[tuple[str, str], int] = {}
+        errors_seen: list[str] = []
+        wait_until = time.monotonic() + self._replica_wait_seconds
+        delay = 0.2
+        refreshed = False
+        while position < hi:
+            if not candidates:
+                # Locations may be stale (a restarted namenode learns them from heartbeats,
+                # a restarted datanode may have a new address): ask again, bounded.
+                if refreshed and time.monotonic() + delay > wait_until:
+                    tried = "; ".join(errors_seen) or "no live replica known"
+                    raise errors.DataUnavailable(
+                        f"cannot read chunk {hexid} of {path}: no replica could be read ({tried})"
+                    )
+                if refreshed:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                refreshed = True
+                fresh = self._fresh_chunk(path, chunk.handle)
+                candidates = [r for r in fresh.replicas if (r.datanode, r.address) not in failed]
+                continue
+            replica = candidates.pop(0)
+            key = (replica.datanode, replica.address)
+            start = position
+            try:
+                for data in self._stream_replica(replica, chunk.handle, position, hi):
+                    position += len(data)
+                    yield data
+                continue
+            except grpc.RpcError as err:
+                code = _code(err)
+                if code == grpc.StatusCode.UNAUTHENTICATED:
+                    raise self._error(err, f"datanode {replica.datanode}") from None
+                reason = f"{code.name if code else 'error'}: {err.details()}"
+                if code == grpc.StatusCode.DATA_LOSS:
+                    self._corrupt_replica(path, chunk.handle, replica.datanode, reason)
+                self._forget_channel(replica.address)
+                permanent = code in (grpc.StatusCode.DATA_LOSS, grpc.StatusCode.NOT_FOUND)
+            except _ShortRead as exc:
+                reason = str(exc)
+                permanent = True
+            errors_seen.append(f"{replica.datanode}: {reason}")
+            logger.info(
+                "chunk %s of %s: replica on %s failed at byte %d (%s)",
+                hexid, path, replica.datanode, position, reason,
+            )  # fmt: skip
+            # A replica that was streaming fine (e.g. a slow reader hit the deadline) may
+            # be asked again, a few times; one that failed outright is done for this read.
+            retries = progress_retries.get(key, 0)
+            if position > start and not permanent and retries < 3:
+                progress_retries[key] = retries + 1
+                candidates.append(replica)
+            else:
+                failed.add(key)
+
+    def _stream_replica(
+        self, replica: ReplicaInfo, handle: int, lo: int, hi: int
+    ) -> Iterator[bytes]:
+        """Frames of [lo, hi) of one replica, in windows with a deadline each."""
+        stub = self._datanode(replica.address)
+        position = lo
+        while position < hi:
+            length = min(READ_WINDOW, hi - position)
+            call = stub.ReadChunk(
+                gfs_pb2.ReadRequest(handle=handle, offset=position, length=length),
+                timeout=self._timeout + length / MIN_BYTES_PER_SECOND,
+            )
+            got = 0
+            try:
+                for frame in call:
+                    data = frame.data
+                    if got + len(data) > length:
+                        raise _ShortRead(
+                            f"{replica.datanode} sent more than the {length} bytes asked for"
+                        )
+                    got += len(data)
+                    yield data
+            finally:
+                call.cancel()  # no-op when finished; frees the stream if the reader stopped
+            if got != length:
+                raise _ShortRead(
+                    f"{replica.datanode} sent {got} of {length} bytes from offset {position}"
+                )
+            position += length
+
+    def _fresh_chunk(self, path: str, handle: int) -> ChunkInfo:
+        _status, chunks = self.stat(path)
+        for chunk in chunks:
+            if chunk.handle == handle:
+                return chunk
+        raise errors.NotFound(f"{path} changed while being read (chunk {format_handle(handle)})")
+
+    def _corrupt_replica(self, path: str, handle: int, datanode: str, reason: str) -> None:
+        try:
+            self.report_bad_replica(handle, datanode, reason)
+        except errors.GfsError as exc:
+            logger.warning("could not report corrupt replica to the namenode: %s", exc)
+        self._warn(
+            f"corrupt replica of chunk {format_handle(handle)} of {path} on {datanode}; "
+            "read another replica"
+        )
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _FrameIterator:
+    """WriteFrames for one chunk attempt: header first, then ~1 MiB of data per frame.
+
+    Runs in gRPC's request thread; a local read error is kept (gRPC would only say
+    CANCELLED) so the writer can raise it instead of blaming the datanode.
+    """
+
+    def __init__(
+        self,
+        source: IO[bytes],
+        limit: int,
+        handle: int,
+        downstream: list[gfs_pb2.Replica],
+        sent: list[int],
+    ) -> None:
+        self._source = source
+        self._left = limit
+        self._header: gfs_pb2.WriteHeader | None = gfs_pb2.WriteHeader(
+            handle=handle, downstream=downstream
+        )
+        self._sent = sent
+        self.error: _SourceError | None = None
+
+    def __iter__(self) -> _FrameIterator:
+        return self
+
+    def __next__(self) -> gfs_pb2.WriteFrame:
+        if self.error is not None:
+            raise StopIteration
+        data = b""
+        if self._left > 0:
+            try:
+                data = self._source.read(min(rpc.FRAME_BYTES, self._left))
+            except Exception as exc:  # handed to the writer thread, re-raised there
+                self.error = _SourceError(exc)
+                raise
+        if not data and self._header is None:
+            raise StopIteration
+        self._left -= len(data)
+        self._sent[0] += len(data)
+        frame = gfs_pb2.WriteFrame(data=data)
+        if self._header is not None:
+            frame.header.CopyFrom(self._header)
+            self._header = None
+        return frame
+
+
+class FileWriter:
+    """Writes one file chunk by chunk; the file appears when close() succeeds.
+
+    At most one chunk is buffered (in memory up to SPOOL_BYTES, then in a temp file), so a
+    failed pipeline can resend it. Any failure aborts the file: no half file stays.
+    """
+
+    def __init__(self, client: GfsClient, path: str, chunk_size: int, replication: int) -> None:
+        self._client = client
+        self.path = path
+        self.chunk_size = chunk_size
+        self.replication = replication
+        self.size = 0
+        self.chunks = 0
+        self.excluded: set[str] = set()
+        self._buffer: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self._buffered = 0
+        self._done = False
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        _exc: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._check_open()
+        view = memoryview(data).cast("B")
+        try:
+            while view:
+                if self._buffer is None:
+                    self._buffer = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+                    self._buffered = 0
+                part = view[: self.chunk_size - self._buffered]
+                self._buffer.write(part)
+                self._buffered += len(part)
+                view = view[len(part) :]
+                if self._buffered == self.chunk_size:
+                    self._flush()
+        except BaseException:
+            self.abort()
+            raise
+        return len(data)
+
+    def copy_seekable(self, source: IO[bytes]) -> None:
+        """Write the rest of a seekable file without buffering it (resends re-read it)."""
+        self._check_open()
+        try:
+            while True:
+                start = source.tell()
+                if not source.read(1):
+                    break
+                self._send(source, start, self.chunk_size)
+        except BaseException:
+            self.abort()
+            raise
+
+    def close(self) -> None:
+        if self._done:
+            return
+        try:
+            if self._buffered:
+                self._flush()
+            self._client._complete(self.path, abort=False)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self._drop_buffer()
+
+    def abort(self) -> None:
+        """Give the file up (best effort): the namenode drops it."""
+        if self._done:
+            return
+        self._done = True
+        self._drop_buffer()
+        try:
+            self._client._complete(self.path, abort=True)
+        except Exception as exc:  # the original failure matters more
+            logger.warning("could not abort %s: %s", self.path, exc)
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise ValueError(f"writer of {self.path} is closed")
+
+    def _flush(self) -> None:
+        assert self._buffer is not None
+        self._send(self._buffer, 0, self._buffered)
+        self._drop_buffer()
+
+    def _send(self, source: IO[bytes], start: int, limit: int) -> None:
+        size = self._client._write_chunk(self, source, start, limit, self.chunks)
+        self.chunks += 1
+        self.size += size
+
+    def _drop_buffer(self) -> None:
+        if self._buffer is not None:
+            self._buffer.close()
+        self._buffer = None
+        self._buffered = 0
