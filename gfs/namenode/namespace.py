@@ -108,16 +108,19 @@ class Namespace:
             if isinstance(node, FileNode):
                 yield here, node
 
-    def under_construction(self) -> Iterator[tuple[str, FileNode]]:
+    def all_files(self) -> Iterator[tuple[str, FileNode]]:
+        """Every file, finished or not."""
         stack: list[tuple[str, Node]] = [("/", self.root)]
         while stack:
             here, node = stack.pop()
             if isinstance(node, FileNode):
-                if not node.complete:
-                    yield here, node
+                yield here, node
                 continue
             for name, child in node.children.items():
                 stack.append((paths.join(here, name), child))
+
+    def under_construction(self) -> Iterator[tuple[str, FileNode]]:
+        return ((path, node) for path, node in self.all_files() if not node.complete)
 
     def _parent_dir(self, path: str) -> DirNode:
         parent_path = paths.parent(path)

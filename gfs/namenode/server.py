@@ -21,7 +21,7 @@ from gfs import paths, rpc, zk
 from gfs.config import ClusterConfig
 from gfs.errors import GfsError
 from gfs.namenode.oplog import OpLog
-from gfs.namenode.state import ChunkView, Entry, FsckReport, NamenodeState
+from gfs.namenode.state import ChunkView, DeleteReplicas, Entry, FsckReport, NamenodeState
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,14 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
         def go() -> gfs_pb2.FsckReply:
             path = _path(request.path or "/")
             self._scan_datanodes()
-            return _fsck_pb(self.core.call(lambda s, now: s.fsck(path)))
+
+            def report(state: NamenodeState, now: float) -> gfs_pb2.FsckReply:
+                reply = _fsck_pb(state.fsck(path))
+                reply.repairs_pending = len(state.repairs) + state.repairs_needed
+                reply.repairs_done = state.repairs_done
+                return reply
+
+            return self.core.call(report)
 
         return self._run(context, go)
 
@@ -321,17 +328,29 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
             logger.info("%s", event)
         reply = gfs_pb2.HeartbeatReply()
         for command in commands:
-            reply.commands.append(
-                gfs_pb2.DatanodeCommand(
-                    kind=gfs_pb2.DatanodeCommand.DELETE, handles=command.handles
+            if isinstance(command, DeleteReplicas):
+                reply.commands.append(
+                    gfs_pb2.DatanodeCommand(
+                        kind=gfs_pb2.DatanodeCommand.DELETE, handles=command.handles
+                    )
                 )
-            )
-            logger.info(
-                "%s: delete %d garbage replica(s): %s",
-                request.datanode,
-                len(command.handles),
-                " ".join(f"{h:016x}" for h in command.handles[:8]),
-            )
+                logger.info(
+                    "%s: delete %d replica(s): %s",
+                    request.datanode,
+                    len(command.handles),
+                    " ".join(f"{h:016x}" for h in command.handles[:8]),
+                )
+            else:
+                reply.commands.append(
+                    gfs_pb2.DatanodeCommand(
+                        kind=gfs_pb2.DatanodeCommand.REPLICATE,
+                        handles=[command.handle],
+                        targets=[
+                            gfs_pb2.Replica(datanode=t.datanode, address=t.address, host=t.host)
+                            for t in command.targets
+                        ],
+                    )
+                )
         return reply
 
 

@@ -87,6 +87,27 @@ class DeleteReplicas:
     handles: list[int]
 
 
+@dataclass(frozen=True)
+class ReplicateChunk:
+    """Command for a datanode holding a good replica: copy it to `targets` (a pipeline)."""
+
+    handle: int
+    targets: list[ReplicaView]
+
+
+Command = DeleteReplicas | ReplicateChunk
+
+
+@dataclass
+class Repair:
+    """A re-replication in flight: `source` copies `handle` to `targets`."""
+
+    handle: int
+    source: str
+    targets: list[str]
+    started: float
+
+
 class NamenodeState:
     def __init__(
         self,
@@ -99,6 +120,8 @@ class NamenodeState:
         report_grace: float,
         rng: random.Random,
         now: float,
+        repair_streams: int = 2,
+        repair_timeout: float = 60.0,
     ) -> None:
         self.ns = namespace
         self.replication = replication
@@ -117,6 +140,14 @@ class NamenodeState:
         self.pending_deletes: dict[str, set[int]] = defaultdict(set)
         self.leases: dict[str, float] = {path: now for path, _ in namespace.under_construction()}
         self._ops: list[tuple[int, Op]] = []
+        # Re-replication: at most `repair_streams` copies leave one datanode at a time, so
+        # repair does not starve clients; a copy not seen within `repair_timeout` is retried.
+        self.repair_streams = repair_streams
+        self.repair_timeout = repair_timeout
+        self.repairs: dict[int, Repair] = {}
+        self.repairs_done = 0
+        self.repairs_needed = 0
+        self.outbox: dict[str, list[ReplicateChunk]] = defaultdict(list)
 
     # ---- durability hand-off ----
     def _apply(self, op: Op) -> object:
@@ -333,7 +364,7 @@ class NamenodeState:
         reported: dict[int, int],
         corrupt: Iterable[int],
         now: float,
-    ) -> tuple[list[DeleteReplicas], list[str]]:
+    ) -> tuple[list[Command], list[str]]:
         """Take a datanode's full report; return its commands and events worth logging."""
         events: list[str] = []
         record = self.datanodes.get(name)
@@ -354,6 +385,8 @@ class NamenodeState:
             meta = self.ns.chunks.get(handle)
             if meta is None:
                 garbage.add(handle)
+            elif handle in garbage:
+                continue  # being deleted right now (excess or corrupt copy): not a location
             elif name in self.corrupt.get(handle, ()):
                 continue
             elif meta.committed and size != meta.size:
@@ -374,7 +407,15 @@ class NamenodeState:
                 self.corrupt[handle].discard(name)  # the bad copy is gone
                 if not self.corrupt[handle]:
                     del self.corrupt[handle]
-        commands = [DeleteReplicas(sorted(garbage))] if garbage else []
+        for handle, repair in list(self.repairs.items()):
+            if name in repair.targets and handle in reported:
+                repair.targets.remove(name)
+                self.repairs_done += 1
+                events.append(f"chunk {handle:016x} re-replicated from {repair.source} to {name}")
+                if not repair.targets:
+                    del self.repairs[handle]
+        commands: list[Command] = [DeleteReplicas(sorted(garbage))] if garbage else []
+        commands.extend(self.outbox.pop(name, []))
         return commands, events
 
     def tick(self, now: float) -> list[str]:
@@ -394,7 +435,104 @@ class NamenodeState:
                     self._apply({"op": "abort", "path": path})
                     self._forget_chunks(handles)
                     events.append(f"lease on {path} expired: unfinished file removed")
+        events.extend(self._plan_repairs(now))
         return events
+
+    # ---- healing ----
+    def _plan_repairs(self, now: float) -> list[str]:
+        """Queue copies for under-replicated chunks (fewest live replicas first), drop the
+        replicas of chunks that have too many, and delete corrupt copies once enough good ones
+        exist."""
+        events: list[str] = []
+        for handle, repair in list(self.repairs.items()):
+            stuck = now - repair.started > self.repair_timeout
+            lost = not self._alive(repair.source) or not all(map(self._alive, repair.targets))
+            if stuck or lost or handle not in self.ns.chunks:
+                del self.repairs[handle]
+                if handle in self.ns.chunks:
+                    events.append(f"repair of chunk {handle:016x} abandoned; will retry")
+        needy: list[tuple[int, int, int]] = []  # (live count, handle, replication)
+        for _path, node in self.ns.all_files():
+            for handle in node.chunks:
+                if not self.ns.chunks[handle].committed:
+                    continue
+                live = self.live_replicas(handle)
+                if len(live) < node.replication:
+                    if live and handle not in self.repairs:
+                        needy.append((len(live), handle, node.replication))
+                elif handle not in self.repairs:
+                    events.extend(self._trim(handle, live, node.replication))
+        self.repairs_needed = len(needy)
+        needy.sort()
+        outgoing: dict[str, int] = defaultdict(int)
+        for repair in self.repairs.values():
+            outgoing[repair.source] += 1
+        for live_count, handle, replication in needy:
+            live = self.live_replicas(handle)
+            sources = [n for n in live if outgoing[n] < self.repair_streams]
+            if not sources:
+                continue
+            source = min(sources, key=lambda n: (outgoing[n], self.rng.random()))
+            holders = self.locations.get(handle, set()) | self.corrupt.get(handle, set())
+            targets = choose_targets(
+                replication - live_count,
+                [
+                    Candidate(d.name, d.host, d.reported_chunks + d.assigned)
+                    for d in self.datanodes.values()
+                    if d.alive and d.name not in holders
+                ],
+                self.rng,
+                avoid_hosts={self.datanodes[n].host for n in live},
+            )
+            if not targets:
+                continue
+            outgoing[source] += 1
+            for target in targets:
+                self.datanodes[target.name].assigned += 1
+            self.repairs[handle] = Repair(handle, source, [t.name for t in targets], now)
+            self.outbox[source].append(
+                ReplicateChunk(
+                    handle,
+                    [ReplicaView(t.name, self.datanodes[t.name].address, t.host) for t in targets],
+                )
+            )
+            events.append(
+                f"re-replicating chunk {handle:016x} ({live_count} live of {replication}) "
+                f"from {source} to {','.join(t.name for t in targets)}"
+            )
+        return events
+
+    def _trim(self, handle: int, live: list[str], replication: int) -> list[str]:
+        events = []
+        for name in sorted(self.corrupt.get(handle, ())):
+            # Enough good copies exist: the bad one can go.
+            self.corrupt[handle].discard(name)
+            self.pending_deletes[name].add(handle)
+            events.append(f"deleting corrupt replica of chunk {handle:016x} on {name}")
+        if handle in self.corrupt and not self.corrupt[handle]:
+            del self.corrupt[handle]
+        excess = len(live) - replication
+        while excess > 0:
+            hosts = [self.datanodes[n].host for n in live]
+            # Drop a copy that shares its host with another first, then the busiest node.
+            victim = max(
+                live,
+                key=lambda n: (
+                    hosts.count(self.datanodes[n].host),
+                    self.datanodes[n].reported_chunks,
+                    n,
+                ),
+            )
+            live.remove(victim)
+            self._remove_location(handle, victim)
+            self.pending_deletes[victim].add(handle)
+            events.append(f"chunk {handle:016x} has an excess replica: deleting it on {victim}")
+            excess -= 1
+        return events
+
+    def _alive(self, name: str) -> bool:
+        record = self.datanodes.get(name)
+        return record is not None and record.alive
 
     # ---- health ----
     def fsck(self, path: str) -> FsckReport:

@@ -75,7 +75,8 @@ def test_dead_datanode_replicas_are_not_served_and_fsck_counts_them() -> None:
     # the victim's last heartbeat was its registration at t=0
     assert state.tick(DEAD_AFTER - 1) == []
     events = state.tick(DEAD_AFTER + 0.5)
-    assert events == [f"{names[0]} is dead (no heartbeat for {DEAD_AFTER + 0.5:.1f}s)"]
+    assert events[0] == f"{names[0]} is dead (no heartbeat for {DEAD_AFTER + 0.5:.1f}s)"
+    assert events[1].startswith(f"re-replicating chunk {handle:016x} (2 live of 3)")
     _, chunks = state.stat("/f", "")
     assert names[0] not in {r.datanode for r in chunks[0].replicas}
     report = state.fsck("/")
