@@ -13,9 +13,10 @@ import logging
 import os
 import socket
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -206,6 +207,7 @@ class GfsClient:
         self._on_warning = on_warning
         self._namenode_address: str | None = None
         self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -216,21 +218,24 @@ class GfsClient:
         self.close()
 
     def close(self) -> None:
-        channels, self._channels = self._channels, {}
+        with self._lock:
+            channels, self._channels = self._channels, {}
         for ch in channels.values():
             ch.close()
 
     # -- plumbing -------------------------------------------------------------------------
 
     def _channel(self, address: str) -> grpc.Channel:
-        ch = self._channels.get(address)
-        if ch is None:
-            ch = self._channels[address] = rpc.channel(address, self._secret)
-        return ch
+        with self._lock:
+            ch = self._channels.get(address)
+            if ch is None:
+                ch = self._channels[address] = rpc.channel(address, self._secret)
+            return ch
 
     def _forget_channel(self, address: str) -> None:
         # A channel that failed to connect sits in reconnect backoff; a fresh one retries now.
-        ch = self._channels.pop(address, None)
+        with self._lock:
+            ch = self._channels.pop(address, None)
         if ch is not None:
             ch.close()
 
@@ -245,9 +250,11 @@ class GfsClient:
         from kazoo.exceptions import KazooException, NoAuthError
 
         client = gfs_zk.connect(
-            self._zk_hosts, self._secret, timeout=ZK_CONNECT_SECONDS * 2,
+            self._zk_hosts,
+            self._secret,
+            timeout=ZK_CONNECT_SECONDS * 2,
             start_timeout=ZK_CONNECT_SECONDS,
-        )  # fmt: skip
+        )
         try:
             value = gfs_zk.read(client, gfs_zk.znode(self._zk_root, gfs_zk.NAMENODE))
         except NoAuthError:
@@ -256,7 +263,9 @@ class GfsClient:
                 "(wrong or missing secret)"
             ) from None
         except KazooException as exc:
-            raise errors.Unavailable(f"cannot read the namenode's address from ZooKeeper: {exc}")
+            raise errors.Unavailable(
+                f"cannot read the namenode's address from ZooKeeper: {exc!r}"
+            ) from None
         finally:
             gfs_zk.close(client)
         address = (value or {}).get("address")
@@ -412,9 +421,7 @@ class GfsClient:
 
     # -- writing --------------------------------------------------------------------------
 
-    def create(
-        self, path: str, replication: int = 0, overwrite: bool = False
-    ) -> FileWriter:
+    def create(self, path: str, replication: int = 0, overwrite: bool = False) -> FileWriter:
         """Start writing a file; it appears (atomically) when the writer is closed."""
         path = paths.normalize(path)
         reply = self._call(
@@ -456,9 +463,12 @@ class GfsClient:
         return writer.size
 
     def put(
-        self, local_path: str | os.PathLike[str], path: str, replication: int = 0,
+        self,
+        local_path: str | os.PathLike[str],
+        path: str,
+        replication: int = 0,
         overwrite: bool = False,
-    ) -> int:  # fmt: skip
+    ) -> int:
         with open(local_path, "rb") as source:
             return self.write_file(path, source, replication=replication, overwrite=overwrite)
 
@@ -515,8 +525,11 @@ class GfsClient:
                 last_failure = f"{head.datanode}: {_code(err)} {err.details()}"
                 logger.warning(
                     "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
-                    format_handle(handle), writer.path, head.datanode, last_failure,
-                )  # fmt: skip
+                    format_handle(handle),
+                    writer.path,
+                    head.datanode,
+                    last_failure,
+                )
                 writer.excluded.add(head.datanode)
                 self._forget_channel(head.address)
                 continue
@@ -527,8 +540,12 @@ class GfsClient:
                 last_failure = f"{', '.join(failed)}: {ack.error or 'did not store the chunk'}"
                 logger.warning(
                     "chunk %s of %s: pipeline %s failed at %s; new pipeline (attempt %d)",
-                    format_handle(handle), writer.path, names, last_failure, attempt,
-                )  # fmt: skip
+                    format_handle(handle),
+                    writer.path,
+                    names,
+                    last_failure,
+                    attempt,
+                )
                 writer.excluded.update(failed)
                 continue
             self._call(
@@ -584,23 +601,35 @@ class GfsClient:
         """The whole file as a stream of frames."""
         return self.read_range(path, 0, None)
 
-    def read_range(self, path: str, offset: int = 0, length: int | None = None) -> Iterator[bytes]:
+    def read_range(
+        self,
+        path: str,
+        offset: int = 0,
+        length: int | None = None,
+        chunks: Sequence[ChunkInfo] | None = None,
+    ) -> Iterator[bytes]:
         """Bytes [offset, offset+length) of a file (to its end when length is None).
 
-        The file's chunk list is fetched now, so a missing file fails at the call.
+        `chunks` may carry the file's chunk list from an earlier stat() (e.g. a MapReduce
+        split); otherwise it is fetched now, so a missing file fails at the call. Stale
+        locations are fine: a replica that fails is skipped and the list is refreshed.
         """
         path = paths.normalize(path)
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
-        status, chunks = self.stat(path)
-        if status.is_dir:
-            raise errors.IsADirectory(f"{path}: is a directory")
-        end = status.size if length is None else min(status.size, offset + length)
-        total = sum(c.size for c in chunks)
-        if total != status.size:
-            raise errors.DataUnavailable(
-                f"{path}: chunk sizes add up to {total} bytes, the file has {status.size}"
-            )
+        if chunks is None:
+            status, fetched = self.stat(path)
+            if status.is_dir:
+                raise errors.IsADirectory(f"{path}: is a directory")
+            chunks = fetched
+            size = sum(c.size for c in chunks)
+            if size != status.size:
+                raise errors.DataUnavailable(
+                    f"{path}: chunk sizes add up to {size} bytes, the file has {status.size}"
+                )
+        else:
+            size = sum(c.size for c in chunks)
+        end = size if length is None else min(size, offset + length)
         return self._read_ranges(path, list(chunk_ranges(chunks, offset, end)))
 
     def _read_ranges(self, path: str, ranges: list[tuple[ChunkInfo, int, int]]) -> Iterator[bytes]:
@@ -654,7 +683,7 @@ class GfsClient:
         failed: set[tuple[str, str]] = set()
         progress_retries: dict[tuple[str, str], int] = {}
         errors_seen: list[str] = []
-        wait_until = time.monotonic() + self._replica_wait_seconds
+        wait_until = 0.0  # set at the first refresh of the locations
         delay = 0.2
         refreshed = False
         while position < hi:
@@ -669,6 +698,8 @@ class GfsClient:
                 if refreshed:
                     time.sleep(delay)
                     delay = min(delay * 2, 2.0)
+                else:
+                    wait_until = time.monotonic() + self._replica_wait_seconds
                 refreshed = True
                 fresh = self._fresh_chunk(path, chunk.handle)
                 candidates = [r for r in fresh.replicas if (r.datanode, r.address) not in failed]
@@ -696,8 +727,12 @@ class GfsClient:
             errors_seen.append(f"{replica.datanode}: {reason}")
             logger.info(
                 "chunk %s of %s: replica on %s failed at byte %d (%s)",
-                hexid, path, replica.datanode, position, reason,
-            )  # fmt: skip
+                hexid,
+                path,
+                replica.datanode,
+                position,
+                reason,
+            )
             # A replica that was streaming fine (e.g. a slow reader hit the deadline) may
             # be asked again, a few times; one that failed outright is done for this read.
             retries = progress_retries.get(key, 0)

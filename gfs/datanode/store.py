@@ -17,8 +17,11 @@ another process on the same host verify and read a replica without owning the st
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import itertools
 import logging
+import mmap
 import os
 import struct
 import sys
@@ -41,6 +44,10 @@ READ_PIECE_BYTES = 1024 * 1024  # a whole number of blocks; also the RPC frame s
 META_MAGIC = b"GFSM"
 META_VERSION = 1
 _META_HEADER = struct.Struct("<4sIQI")  # magic, version, data length, block size
+DIRECT_ALIGN = 4096  # O_DIRECT needs buffer address, offset and length aligned to this
+DIRECT_BUFFER_BYTES = 4 * 1024 * 1024
+SPARE_BUFFERS = 8  # aligned write buffers kept for reuse (their pages stay warm)
+USE_DIRECT_IO = True  # write chunk files with O_DIRECT where the file system allows it
 CHUNK_SUFFIX = ".chunk"
 META_SUFFIX = ".crc"
 
@@ -67,7 +74,9 @@ def replica_paths(datanode_dir: Path | str, handle: int) -> ReplicaPaths:
     """Where a datanode keeps one replica (its chunk file and its checksum file)."""
     root = Path(datanode_dir)
     name = format_handle(handle)
-    return ReplicaPaths(root / "chunks" / (name + CHUNK_SUFFIX), root / "meta" / (name + META_SUFFIX))
+    return ReplicaPaths(
+        root / "chunks" / (name + CHUNK_SUFFIX), root / "meta" / (name + META_SUFFIX)
+    )
 
 
 @dataclass(frozen=True)
@@ -132,15 +141,18 @@ def read_replica_file(
         meta = load_meta(handle, paths.meta)
         size = os.fstat(fd).st_size
         if size != meta.length:
-            raise CorruptChunk(handle, f"chunk file has {size} bytes, checksums cover {meta.length}")
+            raise CorruptChunk(
+                handle, f"chunk file has {size} bytes, checksums cover {meta.length}"
+            )
         if offset > size:
             raise ValueError(f"offset {offset} is past the end of the chunk ({size} bytes)")
         end = size if length == 0 else min(size, offset + length)
         block = meta.block_size
         piece_bytes = max(block, piece_bytes - piece_bytes % block)
         pos = offset - offset % block
+        stop = min(size, -(-end // block) * block)  # whole blocks only, never more
         while pos < end:
-            want = min(piece_bytes, size - pos)
+            want = min(piece_bytes, stop - pos)
             data = os.pread(fd, want, pos)
             if len(data) != want:
                 raise CorruptChunk(handle, "chunk file shrank while being read")
@@ -202,6 +214,103 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
+class _BufferPool:
+    """Page-aligned anonymous mmaps for O_DIRECT writes, reused across writers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[mmap.mmap] = []
+
+    def take(self) -> mmap.mmap:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return mmap.mmap(-1, DIRECT_BUFFER_BYTES)
+
+    def give(self, buf: mmap.mmap) -> None:
+        with self._lock:
+            if len(self._free) < SPARE_BUFFERS:
+                self._free.append(buf)
+                return
+        buf.close()
+
+
+class _ChunkFile:
+    """Appends to a new chunk file with O_DIRECT through an aligned buffer where the file
+    system allows it, else with plain writes.
+
+    Why: filling the page cache costs a datanode more CPU than the rest of a pipelined
+    write (markedly so in VMs); O_DIRECT hands the disk our buffer instead.
+    """
+
+    def __init__(self, path: Path, pool: _BufferPool) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._pool = pool
+        self._buf: mmap.mmap | None = None
+        self._fill = 0
+        self._used_direct = False
+        direct = getattr(os, "O_DIRECT", 0)
+        if direct and USE_DIRECT_IO:
+            try:
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | direct)
+                self._buf = pool.take()
+                self._used_direct = True
+            except OSError:
+                pass  # e.g. tmpfs: plain writes
+
+    def write(self, view: memoryview) -> None:
+        buf = self._buf
+        if buf is None:
+            _write_all(self.fd, view)
+            return
+        while view:
+            n = min(len(view), DIRECT_BUFFER_BYTES - self._fill)
+            buf[self._fill : self._fill + n] = view[:n]
+            self._fill += n
+            view = view[n:]
+            if self._fill == DIRECT_BUFFER_BYTES:
+                self._flush(DIRECT_BUFFER_BYTES)
+
+    def _flush(self, length: int) -> None:
+        assert self._buf is not None
+        with memoryview(self._buf) as whole:
+            out = whole[:length]
+            try:
+                written = os.write(self.fd, out)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                written = 0
+            if written != length:  # O_DIRECT refused midway: carry on with plain writes
+                self._plain()
+                _write_all(self.fd, out[written:])
+            out.release()
+        self._fill = 0
+
+    def _plain(self) -> None:
+        flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
+        fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~getattr(os, "O_DIRECT", 0))
+        if self._buf is not None:
+            self._pool.give(self._buf)
+            self._buf = None
+
+    def finish(self, size: int) -> None:
+        """Write what is buffered (padded to alignment, then truncated) and fsync."""
+        if self._buf is not None and self._fill:
+            padded = -(-self._fill // DIRECT_ALIGN) * DIRECT_ALIGN
+            self._buf[self._fill : padded] = bytes(padded - self._fill)
+            self._flush(padded)
+        if self._used_direct:
+            os.ftruncate(self.fd, size)
+        os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self._buf is not None:
+            self._pool.give(self._buf)
+            self._buf = None
+        os.close(self.fd)
+
+
 class ChunkStore:
     """Thread-safe index of the replicas under one datanode directory.
 
@@ -218,6 +327,7 @@ class ChunkStore:
         self._entries: dict[int, _Entry] = {}
         self._generations = itertools.count(1)
         self._tmp_names = itertools.count(1)
+        self._buffers = _BufferPool()
         for directory in (self.chunks_dir, self.meta_dir, self.tmp_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self._recover()
@@ -244,7 +354,8 @@ class ChunkStore:
                 meta = load_meta(handle, paths.meta)
                 if meta.length != signature.size:
                     raise CorruptChunk(
-                        handle, f"chunk file has {signature.size} bytes, checksums cover {meta.length}"
+                        handle,
+                        f"chunk file has {signature.size} bytes, checksums cover {meta.length}",
                     )
             except CorruptChunk as exc:
                 logger.warning("%s", exc)
@@ -312,19 +423,30 @@ class ChunkStore:
     def begin_write(self, handle: int) -> ChunkWriter:
         """Start writing a replica; an existing replica of `handle` is replaced on commit."""
         tag = f"{format_handle(handle)}.{os.getpid()}.{next(self._tmp_names)}"
-        return ChunkWriter(self, handle, self.tmp_dir / (tag + CHUNK_SUFFIX), self.tmp_dir / (tag + META_SUFFIX))
+        return ChunkWriter(
+            self, handle, self.tmp_dir / (tag + CHUNK_SUFFIX), self.tmp_dir / (tag + META_SUFFIX)
+        )
 
     def _install(self, handle: int, tmp_chunk: Path, tmp_meta: Path) -> None:
         paths = self.paths(handle)
         with self._lock:
-            # Bump the generation first so a read or scan of the old replica that is still
-            # running cannot mark the new one corrupt.
+            # Unlisted while its files are swapped; the new entry gets a new generation, so a
+            # read or scan of the old replica still running cannot mark the new one corrupt.
             old = self._entries.pop(handle, None)
-        os.replace(tmp_meta, paths.meta)
-        os.replace(tmp_chunk, paths.chunk)  # the commit point
-        _fsync_dir(self.meta_dir)
-        _fsync_dir(self.chunks_dir)
-        signature = _signature(paths.chunk)
+        try:
+            os.replace(tmp_meta, paths.meta)
+            os.replace(tmp_chunk, paths.chunk)  # the commit point
+            _fsync_dir(self.meta_dir)
+            _fsync_dir(self.chunks_dir)
+            signature = _signature(paths.chunk)
+        except BaseException:
+            if old is not None and paths.chunk.exists():
+                # The old file may now sit next to the new checksums: trust neither.
+                old.corrupt = True
+                old.generation = next(self._generations)
+                with self._lock:
+                    self._entries.setdefault(handle, old)
+            raise
         with self._lock:
             self._entries[handle] = _Entry(
                 size=signature.size, signature=signature, generation=next(self._generations)
@@ -391,7 +513,9 @@ class ChunkStore:
         took, so a scrub never saturates the disk.
         """
         with self._lock:
-            snapshot = [(h, e.generation, e.signature) for h, e in self._entries.items() if not e.corrupt]
+            snapshot = [
+                (h, e.generation, e.signature) for h, e in self._entries.items() if not e.corrupt
+            ]
         found: list[int] = []
         for handle, generation, recorded in snapshot:
             if stop is not None and stop.is_set():
@@ -442,8 +566,8 @@ class ChunkStore:
 class ChunkWriter:
     """One replica being written: write() any number of times, then commit() or abort().
 
-    CRCs are computed incrementally at 64 KiB block boundaries, so the data is written to
-    disk straight from the caller's buffer and never copied.
+    CRCs are computed incrementally at 64 KiB block boundaries straight from the caller's
+    buffer; nothing is fsynced before sync()/commit().
     """
 
     def __init__(self, store: ChunkStore, handle: int, tmp_chunk: Path, tmp_meta: Path) -> None:
@@ -451,11 +575,12 @@ class ChunkWriter:
         self._store = store
         self._tmp_chunk = tmp_chunk
         self._tmp_meta = tmp_meta
-        self._fd: int | None = os.open(tmp_chunk, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        self._file: _ChunkFile | None = _ChunkFile(tmp_chunk, store._buffers)
         self._crcs = array("I")
         self._block_crc = 0
         self._block_fill = 0
         self._size = 0
+        self._synced = False
         self._done = False
 
     @property
@@ -463,13 +588,13 @@ class ChunkWriter:
         return self._size
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._fd is None:
+        if self._file is None or self._synced:
             raise ValueError("write to a finished chunk writer")
         view = memoryview(data).cast("B")
         total = len(view)
         if total == 0:
             return
-        _write_all(self._fd, view)
+        self._file.write(view)
         self._size += total
         pos = 0
         if self._block_fill:
@@ -487,23 +612,41 @@ class ChunkWriter:
             self._block_crc = zlib.crc32(view[pos:])
             self._block_fill = total - pos
 
-    def commit(self) -> int:
-        """Make the replica durable and visible; return its size."""
-        if self._fd is None:
-            raise ValueError("commit of a finished chunk writer")
+    def sync(self) -> int:
+        """Make both temp files durable (nothing visible yet); return the size.
+
+        Split from commit() so a caller can make a last check (is the upstream still there?)
+        between the slow part and the commit point.
+        """
+        if self._synced:
+            return self._size
+        if self._file is None:
+            raise ValueError("sync of a finished chunk writer")
         try:
             if self._block_fill:
                 self._crcs.append(self._block_crc)
                 self._block_fill = 0
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = None
+            self._file.finish(self._size)
+            self._file.close()
+            self._file = None
             meta_fd = os.open(self._tmp_meta, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 _write_all(meta_fd, memoryview(encode_meta(self._size, self._crcs)))
                 os.fsync(meta_fd)
             finally:
                 os.close(meta_fd)
+        except BaseException:
+            self.abort()
+            raise
+        self._synced = True
+        return self._size
+
+    def commit(self) -> int:
+        """Make the replica durable and visible; return its size."""
+        if self._done:
+            raise ValueError("commit of a finished chunk writer")
+        self.sync()
+        try:
             self._store._install(self.handle, self._tmp_chunk, self._tmp_meta)
         except BaseException:
             self.abort()
@@ -516,9 +659,9 @@ class ChunkWriter:
         if self._done:
             return
         self._done = True
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
         self._tmp_chunk.unlink(missing_ok=True)
         self._tmp_meta.unlink(missing_ok=True)
 

@@ -21,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"namenode: {exc}", file=sys.stderr)
         return 1
     daemon.start_logging(args)
+    try:
+        return serve(args)
+    except GfsError as exc:
+        logger.error("%s", exc)
+        return 1
+
+
+def serve(args: daemon.DaemonArgs) -> int:
     stop = daemon.stop_event()
     core = NamenodeCore(args.config, args.cluster.data / args.name)
     server = rpc.make_server(args.secret)

@@ -1,0 +1,67 @@
+"""python -m gfs.datanode --cluster DIR --name datanode-N --listen H:P [--advertise H] [--host L]"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from gfs import daemon, errors
+from gfs import zk as gfs_zk
+from gfs.datanode.server import DatanodeServer
+from gfs.datanode.store import ChunkStore
+
+logger = logging.getLogger("gfs.datanode")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = daemon.parse_args("GFS datanode", "datanode-0", argv)
+    except errors.GfsError as exc:
+        print(f"gfs datanode: {exc}", file=sys.stderr)
+        return 1
+    daemon.start_logging(args)
+    stop = daemon.stop_event()
+    try:
+        zk_client = gfs_zk.connect(
+            args.zk_hosts, args.secret, args.config.zookeeper.session_timeout
+        )
+    except errors.GfsError as exc:
+        logger.error("%s", exc)
+        return 1
+    server: DatanodeServer | None = None
+    try:
+        store = ChunkStore(args.cluster.data / args.name)
+        server = DatanodeServer(
+            store,
+            name=args.name,
+            secret=args.secret,
+            listen=args.listen,
+            advertise_host=args.advertise_host,
+            chunk_size=args.config.gfs.chunk_size,
+        )
+        server.start()
+        daemon.write_status(args, server.address)
+        server.start_background(config=args.config, zk_client=zk_client, host=args.host_label)
+        logger.info(
+            "datanode %s started on %s (host %s): %d replicas, %d corrupt, in %s",
+            args.name,
+            server.address,
+            args.host_label,
+            len(store.report()),
+            len(store.corrupt_handles()),
+            store.root,
+        )
+        stop.wait()
+        logger.info("datanode %s stopping", args.name)
+    except (errors.GfsError, OSError) as exc:
+        logger.error("datanode %s cannot run: %s", args.name, exc)
+        return 1
+    finally:
+        if server is not None:
+            server.stop(grace=2.0)
+        gfs_zk.close(zk_client)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

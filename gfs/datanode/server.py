@@ -1,0 +1,840 @@
+"""The datanode's gRPC service, its heartbeats to the namenode and its checksum scrubber.
+
+Pipelined writes: the first WriteFrame carries {handle, downstream}; a datanode with a
+downstream opens WriteChunk on downstream[0] (telling it downstream[1:]) and forwards every
+frame before writing it locally, through a bounded queue so a slow hop slows the whole
+pipeline instead of filling memory. A failed downstream stops the forwarding but not the
+local copy; the ack says who stored the chunk and which hop failed.
+
+Data frames are handled as raw protobuf bytes: a data-only WriteFrame is forwarded exactly
+as received and its payload written to disk through a memoryview, and ReadFrames are built
+by prefixing the payload with its tag and length. That saves a parse, a copy and a
+re-serialisation per frame per hop; the wire format is the one in gfs.proto.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+from kazoo.client import KazooClient
+
+from gfs import rpc
+from gfs import zk as gfs_zk
+from gfs.config import ClusterConfig
+from gfs.datanode.store import ChunkNotFound, ChunkStore, ChunkWriter, CorruptChunk
+from gfs.handles import format_handle
+from gfs.proto import gfs_pb2, gfs_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = "gfs.Datanode"
+WRITE_METHOD = f"/{SERVICE_NAME}/WriteChunk"
+FORWARD_QUEUE_FRAMES = 8  # frames buffered between the upstream and the downstream hop
+LOCAL_QUEUE_FRAMES = 8  # frames buffered between the upstream and the local disk
+BACKGROUND_WRITES = True  # store on a thread of its own, overlapping with receiving
+MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes/s a chunk transfer may not fall below
+TRANSFER_BASE_TIMEOUT = 60.0  # seconds, plus the chunk size at MIN_TRANSFER_RATE
+STALL_TIMEOUT = 30.0  # seconds a downstream may refuse frames before it counts as failed
+HOP_MARGIN = 2.0  # seconds each hop keeps for itself out of its caller's deadline
+REPLICATION_WORKERS = 2
+FAILURE_LOG_EVERY = 30.0  # seconds between repeated heartbeat-failure log lines
+
+_WRITE_DATA_TAG = b"\x12"  # WriteFrame.data: field 2, length-delimited
+_READ_DATA_TAG = b"\x0a"  # ReadFrame.data: field 1, length-delimited
+
+
+def transfer_timeout(chunk_size: int) -> float:
+    return TRANSFER_BASE_TIMEOUT + chunk_size / MIN_TRANSFER_RATE
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_write_data(data: bytes | memoryview) -> bytes:
+    """A serialized WriteFrame holding only `data` (one copy of the payload)."""
+    return b"".join((_WRITE_DATA_TAG, _varint(len(data)), data))
+
+
+def encode_read_frame(data: bytes | memoryview) -> bytes:
+    """A serialized ReadFrame holding `data` (one copy of the payload)."""
+    return b"".join((_READ_DATA_TAG, _varint(len(data)), data))
+
+
+def _plain_data(raw: bytes) -> memoryview | None:
+    """The payload of a serialized WriteFrame that holds data and nothing else, else None."""
+    if not raw:
+        return memoryview(raw)
+    if raw[0] != 0x12:
+        return None
+    length = 0
+    shift = 0
+    pos = 1
+    while True:
+        if pos >= len(raw) or pos > 10:
+            return None
+        byte = raw[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    if pos + length != len(raw):
+        return None
+    return memoryview(raw)[pos:]
+
+
+def _identity(raw: bytes) -> bytes:
+    return raw
+
+
+def _call_error(exc: BaseException) -> str:
+    if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
+        details = exc.details() if hasattr(exc, "details") else ""
+        return f"{exc.code().name}: {details}" if details else exc.code().name
+    if isinstance(exc, grpc.FutureCancelledError):
+        return "cancelled"
+    if isinstance(exc, grpc.FutureTimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+class _Forwarder:
+    """The outgoing half of a pipeline hop: frames go to downstream[0] through a queue."""
+
+    def __init__(
+        self,
+        service: DatanodeService,
+        handle: int,
+        downstream: list[gfs_pb2.Replica],
+        timeout: float,
+        stall_timeout: float,
+    ) -> None:
+        self.target = downstream[0].datanode or downstream[0].address
+        self._stall_timeout = stall_timeout
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=FORWARD_QUEUE_FRAMES)
+        self._done = threading.Event()
+        self._failure = ""
+        header = gfs_pb2.WriteFrame(
+            header=gfs_pb2.WriteHeader(handle=handle, downstream=downstream[1:])
+        ).SerializeToString()
+        self._future = service.start_write_call(
+            downstream[0].address, self._frames(header), timeout=timeout
+        )
+        self._future.add_done_callback(self._on_done)
+
+    def _frames(self, header: bytes) -> Iterator[bytes]:
+        yield header
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            yield item
+
+    def _on_done(self, _future: Any) -> None:
+        self._done.set()
+        # Wake the gRPC thread that may be waiting for a frame of a call that is over.
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+
+    def send(self, raw: bytes | None) -> None:
+        """Queue one serialized frame (None: end of stream); give up on a dead downstream."""
+        if self._done.is_set() or self._failure:
+            return
+        try:
+            self._queue.put(raw, timeout=self._stall_timeout)
+        except queue.Full:
+            self._failure = f"stalled for {self._stall_timeout:.0f}s"
+            self._future.cancel()
+
+    def cancel(self) -> None:
+        self._future.cancel()
+
+    def result(self) -> tuple[gfs_pb2.WriteAck | None, str]:
+        """(the downstream's ack, "") or (None, why the call failed)."""
+        try:
+            ack = self._future.result()
+        except (grpc.RpcError, grpc.FutureCancelledError) as exc:
+            return None, self._failure or _call_error(exc)
+        return ack, ""
+
+
+class _BackgroundWriter:
+    """Runs a ChunkWriter's checksums and disk writes on a thread of its own, so receiving
+    and forwarding the next frames overlaps with storing this one."""
+
+    def __init__(self, writer: ChunkWriter) -> None:
+        self.writer = writer
+        self._queue: queue.Queue[memoryview | bytes | None] = queue.Queue(
+            maxsize=LOCAL_QUEUE_FRAMES
+        )
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, name=f"store-{format_handle(writer.handle)}", daemon=True
+        )
+        if BACKGROUND_WRITES:
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:  # after an error keep draining so put() never blocks
+                try:
+                    self.writer.write(item)
+                except BaseException as exc:
+                    self._error = exc
+
+    def write(self, data: memoryview | bytes) -> None:
+        if not BACKGROUND_WRITES:
+            self.writer.write(data)
+            return
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def _join(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def finish(self) -> None:
+        """Wait until every frame is written; re-raise a write error."""
+        self._join()
+        if self._error is not None:
+            raise self._error
+
+    def abort(self) -> None:
+        self._join()
+        self.writer.abort()
+
+
+class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
+    """The Datanode RPCs over one ChunkStore. Register it with add_to_server().
+
+    WriteChunk receives serialized WriteFrames (bytes) and ReadChunk yields serialized
+    ReadFrames; the other methods take and return messages as usual.
+    """
+
+    def __init__(
+        self,
+        store: ChunkStore,
+        *,
+        name: str,
+        secret: str,
+        chunk_size: int = 64 * 1024 * 1024,
+        stall_timeout: float = STALL_TIMEOUT,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self._secret = secret
+        self.transfer_timeout = transfer_timeout(chunk_size)
+        self.stall_timeout = stall_timeout
+        self._lock = threading.Lock()
+        self._channels: dict[str, grpc.Channel] = {}
+        self._outgoing: set[grpc.Future] = set()
+        self._active = 0
+        self._closed = False
+
+    # ---- plumbing ----
+    @property
+    def active_transfers(self) -> int:
+        with self._lock:
+            return self._active
+
+    @contextmanager
+    def _transfer(self) -> Iterator[None]:
+        with self._lock:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _channel(self, address: str) -> grpc.Channel:
+        with self._lock:
+            if self._closed:
+                raise grpc.FutureCancelledError()
+            chan = self._channels.get(address)
+            if chan is None:
+                chan = self._channels[address] = rpc.channel(address, self._secret)
+            return chan
+
+    def start_write_call(
+        self, address: str, frames: Iterator[bytes], timeout: float
+    ) -> grpc.Future:
+        """WriteChunk on `address` fed with serialized frames; cancelled by close()."""
+        call = self._channel(address).stream_unary(
+            WRITE_METHOD,
+            request_serializer=_identity,
+            response_deserializer=gfs_pb2.WriteAck.FromString,
+        )
+        future = call.future(frames, timeout=timeout)
+        with self._lock:
+            self._outgoing.add(future)
+        future.add_done_callback(self._outgoing_done)
+        return future
+
+    def _outgoing_done(self, future: grpc.Future) -> None:
+        with self._lock:
+            self._outgoing.discard(future)
+
+    def close(self) -> None:
+        """Cancel outgoing transfers and close channels; later transfers fail at once."""
+        with self._lock:
+            self._closed = True
+            outgoing = list(self._outgoing)
+            channels = list(self._channels.values())
+            self._channels.clear()
+        for future in outgoing:
+            future.cancel()
+        for chan in channels:
+            chan.close()
+
+    def _downstream_timeout(self, context: grpc.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None:
+            return self.transfer_timeout
+        return max(1.0, min(self.transfer_timeout, remaining - HOP_MARGIN))
+
+    # ---- RPCs ----
+    def WriteChunk(  # gRPC method names are CamelCase
+        self, request_iterator: Iterable[bytes], context: grpc.ServicerContext
+    ) -> gfs_pb2.WriteAck:
+        frames = iter(request_iterator)
+        try:
+            first_raw = next(frames)
+        except StopIteration:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "WriteChunk: empty stream")
+        except grpc.RpcError:
+            return gfs_pb2.WriteAck()  # the caller is gone before it said anything
+        try:
+            first = gfs_pb2.WriteFrame.FromString(first_raw)
+        except Exception:  # a malformed message from the wire
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "WriteChunk: malformed frame")
+        if not first.HasField("header"):
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "WriteChunk: the first frame must carry a header"
+            )
+        handle = first.header.handle
+        downstream = list(first.header.downstream)
+        with self._transfer():
+            return self._write(handle, downstream, first.data, frames, context)
+
+    def _write(
+        self,
+        handle: int,
+        downstream: list[gfs_pb2.Replica],
+        first_data: bytes,
+        frames: Iterator[bytes],
+        context: grpc.ServicerContext,
+    ) -> gfs_pb2.WriteAck:
+        hexh = format_handle(handle)
+        try:
+            writer = _BackgroundWriter(self.store.begin_write(handle))
+        except OSError as exc:
+            context.abort(
+                grpc.StatusCode.INTERNAL, f"{self.name} cannot store chunk {hexh}: {exc.strerror}"
+            )
+        forward: _Forwarder | None = None
+        local_error: OSError | None = None
+        try:
+            if downstream:
+                try:
+                    forward = _Forwarder(
+                        self,
+                        handle,
+                        downstream,
+                        self._downstream_timeout(context),
+                        self.stall_timeout,
+                    )
+                except grpc.FutureCancelledError:
+                    forward = None  # shutting down; store locally and report the hop
+            if first_data:
+                if forward is not None:
+                    forward.send(encode_write_data(first_data))
+                writer.write(first_data)
+            for raw in frames:
+                data = _plain_data(raw)
+                if data is None:
+                    data = memoryview(gfs_pb2.WriteFrame.FromString(raw).data)
+                    raw = encode_write_data(data)
+                if forward is not None:
+                    forward.send(raw)  # forward first: the next hop works while we write
+                writer.write(data)
+            if forward is not None:
+                forward.send(None)  # the downstream commits while we do
+            writer.finish()
+            writer.writer.sync()
+            # gRPC may end the request iterator of a cancelled call before it flags the
+            # cancellation; after the fsync the flag has had time to land, and a broken-off
+            # upstream must not leave a truncated replica behind.
+            if not context.is_active():
+                raise grpc.RpcError()
+            size = writer.writer.commit()
+        except grpc.RpcError:
+            # The upstream broke off (client died, cancelled, deadline): nothing is kept.
+            writer.abort()
+            if forward is not None:
+                forward.cancel()
+            logger.info("write of chunk %s abandoned by the upstream; discarded", hexh)
+            return gfs_pb2.WriteAck()
+        except OSError as exc:
+            writer.abort()
+            if forward is not None:
+                forward.cancel()
+            local_error = exc
+        except BaseException:
+            writer.abort()
+            if forward is not None:
+                forward.cancel()
+            raise
+        if local_error is not None:
+            logger.error("cannot store chunk %s: %s", hexh, local_error)
+            context.abort(
+                grpc.StatusCode.INTERNAL,
+                f"{self.name} cannot store chunk {hexh}: {local_error.strerror or local_error}",
+            )
+        ack = gfs_pb2.WriteAck(stored_on=[self.name], size=size)
+        if downstream:
+            if forward is None:
+                down_ack, why = None, "datanode is shutting down"
+            else:
+                down_ack, why = forward.result()
+            hop = downstream[0].datanode or downstream[0].address
+            if down_ack is None:
+                ack.failed_datanode = hop
+                ack.error = f"{hop}: {why}"
+            else:
+                ack.stored_on.extend(down_ack.stored_on)
+                if down_ack.failed_datanode or down_ack.error:
+                    ack.failed_datanode = down_ack.failed_datanode or hop
+                    ack.error = down_ack.error or f"{hop} did not store the chunk"
+                elif down_ack.size != size:
+                    ack.failed_datanode = hop
+                    ack.error = f"{hop} stored {down_ack.size} bytes, expected {size}"
+            if ack.failed_datanode:
+                logger.warning(
+                    "pipeline write of chunk %s: %s; stored on %s",
+                    hexh,
+                    ack.error,
+                    ", ".join(ack.stored_on),
+                )
+        logger.debug("stored chunk %s (%d bytes) on %s", hexh, size, ", ".join(ack.stored_on))
+        return ack
+
+    def ReadChunk(
+        self, request: gfs_pb2.ReadRequest, context: grpc.ServicerContext
+    ) -> Iterator[bytes]:
+        handle = request.handle
+        with self._transfer():
+            try:
+                for piece in self.store.read(handle, request.offset, request.length):
+                    yield encode_read_frame(piece)
+            except ChunkNotFound:
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"no replica of chunk {format_handle(handle)} on {self.name}",
+                )
+            except CorruptChunk:
+                context.abort(
+                    grpc.StatusCode.DATA_LOSS,
+                    f"corrupt replica of chunk {format_handle(handle)} on {self.name}",
+                )
+            except ValueError as exc:
+                context.abort(grpc.StatusCode.OUT_OF_RANGE, str(exc))
+
+    def Scan(
+        self, request: gfs_pb2.ScanRequest, context: grpc.ServicerContext
+    ) -> gfs_pb2.ScanReply:
+        """Re-verify, then list every replica known to be corrupt (not only new ones)."""
+        self.store.scan(changed_only=request.changed_only)
+        return gfs_pb2.ScanReply(corrupt=self.store.corrupt_handles())
+
+    def Replicate(
+        self, request: gfs_pb2.ReplicateRequest, context: grpc.ServicerContext
+    ) -> gfs_pb2.WriteAck:
+        if not request.targets:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Replicate: no targets")
+        hexh = format_handle(request.handle)
+        try:
+            return self.replicate(request.handle, list(request.targets))
+        except ChunkNotFound:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no replica of chunk {hexh} on {self.name}")
+        except CorruptChunk:
+            context.abort(
+                grpc.StatusCode.DATA_LOSS, f"corrupt replica of chunk {hexh} on {self.name}"
+            )
+
+    def replicate(self, handle: int, targets: list[gfs_pb2.Replica]) -> gfs_pb2.WriteAck:
+        """Push the local replica through a pipeline targets[0] -> targets[1:].
+
+        The ack lists the targets that stored it (not this datanode). Raises ChunkNotFound
+        or CorruptChunk when the local replica cannot be read; a corrupt block found midway
+        cancels the transfer, so no target keeps a partial copy.
+        """
+        with self._transfer():
+            pieces = self.store.read(handle)
+            first = next(pieces, None)  # surfaces NotFound/early corruption before any call
+            read_error: list[BaseException] = []
+            calls: list[grpc.Future] = []
+
+            def frames() -> Iterator[bytes]:
+                yield gfs_pb2.WriteFrame(
+                    header=gfs_pb2.WriteHeader(handle=handle, downstream=targets[1:])
+                ).SerializeToString()
+                if first is None:
+                    return
+                yield encode_write_data(first)
+                try:
+                    for piece in pieces:
+                        yield encode_write_data(piece)
+                except Exception as exc:
+                    # Cancel rather than end the stream, so no target commits a partial copy.
+                    read_error.append(exc)
+                    if not calls:
+                        raise
+                    calls[0].cancel()
+
+            hop = targets[0].datanode or targets[0].address
+            try:
+                future = self.start_write_call(
+                    targets[0].address, frames(), timeout=self.transfer_timeout
+                )
+                calls.append(future)
+                ack = future.result()
+            except (grpc.RpcError, grpc.FutureCancelledError) as exc:
+                if read_error:
+                    raise read_error[0] from None
+                return gfs_pb2.WriteAck(failed_datanode=hop, error=f"{hop}: {_call_error(exc)}")
+            if read_error:
+                raise read_error[0]
+            return ack
+
+
+def add_to_server(service: DatanodeService, server: grpc.Server) -> None:
+    """Register the service with raw (pre-serialized) frames for the two streaming RPCs."""
+    handlers = {
+        "WriteChunk": grpc.stream_unary_rpc_method_handler(
+            service.WriteChunk,
+            request_deserializer=_identity,
+            response_serializer=gfs_pb2.WriteAck.SerializeToString,
+        ),
+        "ReadChunk": grpc.unary_stream_rpc_method_handler(
+            service.ReadChunk,
+            request_deserializer=gfs_pb2.ReadRequest.FromString,
+            response_serializer=_identity,
+        ),
+        "Scan": grpc.unary_unary_rpc_method_handler(
+            service.Scan,
+            request_deserializer=gfs_pb2.ScanRequest.FromString,
+            response_serializer=gfs_pb2.ScanReply.SerializeToString,
+        ),
+        "Replicate": grpc.unary_unary_rpc_method_handler(
+            service.Replicate,
+            request_deserializer=gfs_pb2.ReplicateRequest.FromString,
+            response_serializer=gfs_pb2.WriteAck.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+
+
+class Heartbeater:
+    """Every `interval`: check changed chunk files, then send the namenode a full report and
+    carry out its commands (DELETE now, REPLICATE in a small pool).
+
+    The namenode is found through ZooKeeper and cached; the cache is refreshed after a failed
+    heartbeat (the namenode may come back elsewhere), and kept while ZooKeeper is away.
+    """
+
+    def __init__(
+        self,
+        service: DatanodeService,
+        *,
+        address: str,
+        host: str,
+        interval: float,
+        zk_client: KazooClient,
+        zk_path: str,
+        secret: str,
+        replication_workers: int = REPLICATION_WORKERS,
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.address = address
+        self.host = host
+        self.interval = interval
+        self.rpc_timeout = max(5.0, 3 * interval)
+        self._zk = zk_client
+        self._zk_path = zk_path
+        self._secret = secret
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._namenode: str | None = None
+        self._namenode_channel: grpc.Channel | None = None
+        self._refresh = True
+        self._failures = 0
+        self._last_failure_log = 0.0
+        self._pool = futures.ThreadPoolExecutor(
+            max_workers=replication_workers, thread_name_prefix="replicate"
+        )
+        self._replicating: set[int] = set()
+        self._replicating_lock = threading.Lock()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop beating and drop queued replications (see join_replications())."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._namenode_channel is not None:
+            self._namenode_channel.close()
+
+    def join_replications(self) -> None:
+        """Wait for running replications; call after service.close() cancelled them."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        next_beat = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.beat()
+            except Exception:  # a bug must not end the heartbeats
+                logger.exception("heartbeat failed unexpectedly")
+            next_beat = max(next_beat + self.interval, time.monotonic())
+            self._stop.wait(next_beat - time.monotonic())
+
+    def _namenode_address(self) -> str | None:
+        if self._refresh or self._namenode is None:
+            if self._zk.connected:
+                try:
+                    info = gfs_zk.read(self._zk, self._zk_path)
+                except Exception as exc:  # ZooKeeper away: keep the cache
+                    logger.debug("cannot read %s: %s", self._zk_path, exc)
+                    info = None
+                if info and info.get("address"):
+                    self._refresh = False
+                    address = str(info["address"])
+                    if address != self._namenode:
+                        if self._namenode_channel is not None:
+                            self._namenode_channel.close()
+                        self._namenode_channel = rpc.channel(address, self._secret)
+                        if self._namenode is not None:
+                            logger.info("namenode moved to %s", address)
+                        self._namenode = address
+        return self._namenode
+
+    def beat(self) -> bool:
+        """One heartbeat; True if the namenode answered."""
+        self.store.scan(changed_only=True)
+        address = self._namenode_address()
+        if address is None or self._namenode_channel is None:
+            self._failed("no namenode registered in ZooKeeper")
+            return False
+        try:
+            free = shutil.disk_usage(self.store.root).free
+        except OSError:
+            free = 0
+        request = gfs_pb2.HeartbeatRequest(
+            datanode=self.service.name,
+            address=self.address,
+            host=self.host,
+            used_bytes=self.store.used_bytes(),
+            free_bytes=free,
+            chunks=[gfs_pb2.ChunkReport(handle=h, size=s) for h, s in self.store.report()],
+            corrupt=self.store.corrupt_handles(),
+            active_transfers=self.service.active_transfers,
+        )
+        stub = gfs_pb2_grpc.NamenodeStub(self._namenode_channel)
+        try:
+            reply = stub.Heartbeat(request, timeout=self.rpc_timeout)
+        except grpc.RpcError as exc:
+            self._refresh = True
+            self._failed(f"namenode at {address}: {_call_error(exc)}")
+            return False
+        if self._failures:
+            logger.info(
+                "heartbeats to the namenode at %s resumed after %d failures",
+                address,
+                self._failures,
+            )
+            self._failures = 0
+        for command in reply.commands:
+            self._execute(command)
+        return True
+
+    def _failed(self, why: str) -> None:
+        self._failures += 1
+        now = time.monotonic()
+        if self._failures == 1 or now - self._last_failure_log >= FAILURE_LOG_EVERY:
+            self._last_failure_log = now
+            logger.warning("heartbeat failed (%d in a row): %s", self._failures, why)
+
+    def _execute(self, command: gfs_pb2.DatanodeCommand) -> None:
+        if command.kind == gfs_pb2.DatanodeCommand.DELETE:
+            deleted = [h for h in command.handles if self.store.delete(h)]
+            if deleted:
+                names = " ".join(format_handle(h) for h in deleted[:8])
+                more = f" and {len(deleted) - 8} more" if len(deleted) > 8 else ""
+                logger.info(
+                    "deleted %d replicas as told by the namenode: %s%s", len(deleted), names, more
+                )
+        elif command.kind == gfs_pb2.DatanodeCommand.REPLICATE:
+            targets = list(command.targets)
+            if not targets:
+                return
+            for handle in command.handles:
+                with self._replicating_lock:
+                    if handle in self._replicating:
+                        continue
+                    self._replicating.add(handle)
+                try:
+                    self._pool.submit(self._replicate, handle, targets)
+                except RuntimeError:  # the pool is shut down: we are stopping
+                    with self._replicating_lock:
+                        self._replicating.discard(handle)
+
+    def _replicate(self, handle: int, targets: list[gfs_pb2.Replica]) -> None:
+        hexh = format_handle(handle)
+        names = ", ".join(t.datanode for t in targets)
+        try:
+            ack = self.service.replicate(handle, targets)
+            if ack.failed_datanode or ack.error:
+                logger.warning(
+                    "replication of chunk %s to %s incomplete (stored on %s): %s",
+                    hexh,
+                    names,
+                    ", ".join(ack.stored_on) or "none",
+                    ack.error,
+                )
+            else:
+                logger.info("replicated chunk %s to %s", hexh, ", ".join(ack.stored_on))
+        except (ChunkNotFound, CorruptChunk) as exc:
+            logger.warning("cannot replicate chunk %s: %s", hexh, exc)
+        except Exception:
+            logger.exception("replication of chunk %s failed", hexh)
+        finally:
+            with self._replicating_lock:
+                self._replicating.discard(handle)
+
+
+class Scrubber:
+    """A full checksum scrub right after start, then every `interval` seconds, throttled."""
+
+    def __init__(self, store: ChunkStore, interval: float, throttle: float = 1.0) -> None:
+        self.store = store
+        self.interval = interval
+        self.throttle = throttle
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="scrub", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                found = self.store.scan(changed_only=False, stop=self._stop, throttle=self.throttle)
+            except Exception:
+                logger.exception("checksum scrub failed")
+                found = []
+            if not self._stop.is_set():
+                logger.info(
+                    "checksum scrub done in %.1fs: %d replicas newly found corrupt",
+                    time.monotonic() - started,
+                    len(found),
+                )
+            self._stop.wait(self.interval)
+
+
+class DatanodeServer:
+    """A datanode: the gRPC server over a ChunkStore plus, once start_background() is
+    called, heartbeats and scrubs. Tests use it without ZooKeeper (no start_background)."""
+
+    def __init__(
+        self,
+        store: ChunkStore,
+        *,
+        name: str,
+        secret: str,
+        listen: str = "127.0.0.1:0",
+        advertise_host: str = "127.0.0.1",
+        chunk_size: int = 64 * 1024 * 1024,
+        stall_timeout: float = STALL_TIMEOUT,
+        max_workers: int = 32,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self._secret = secret
+        self.service = DatanodeService(
+            store, name=name, secret=secret, chunk_size=chunk_size, stall_timeout=stall_timeout
+        )
+        self._server = rpc.make_server(secret, max_workers=max_workers)
+        add_to_server(self.service, self._server)
+        self.port = rpc.bind(self._server, listen)
+        self.address = f"{advertise_host}:{self.port}"
+        self.heartbeater: Heartbeater | None = None
+        self.scrubber: Scrubber | None = None
+
+    def start(self) -> None:
+        self._server.start()
+
+    def start_background(self, *, config: ClusterConfig, zk_client: KazooClient, host: str) -> None:
+        """Start heartbeats (to the namenode found in ZooKeeper) and checksum scrubs."""
+        self.heartbeater = Heartbeater(
+            self.service,
+            address=self.address,
+            host=host,
+            interval=config.gfs.heartbeat_interval,
+            zk_client=zk_client,
+            zk_path=gfs_zk.znode(config.zookeeper.chroot, gfs_zk.NAMENODE),
+            secret=self._secret,
+        )
+        self.scrubber = Scrubber(self.store, config.gfs.scrub_interval)
+        self.heartbeater.start()
+        self.scrubber.start()
+
+    def stop(self, grace: float = 2.0) -> None:
+        """Stop background threads, cancel outgoing transfers, stop serving."""
+        if self.scrubber is not None:
+            self.scrubber.stop()
+        if self.heartbeater is not None:
+            self.heartbeater.stop()  # first: no new commands while transfers are cancelled
+        self.service.close()
+        if self.heartbeater is not None:
+            self.heartbeater.join_replications()
+        self._server.stop(grace).wait(grace + 5.0)

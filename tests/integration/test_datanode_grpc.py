@@ -1,0 +1,300 @@
+"""Real datanode gRPC servers in this process on 127.0.0.1:0: pipelines, reads, failures."""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from gfs import rpc
+from gfs.clusterdir import ClusterDir
+from gfs.datanode.server import DatanodeServer
+from gfs.datanode.store import ChunkStore, replica_paths
+from gfs.proto import gfs_pb2, gfs_pb2_grpc
+
+MIB = 1024 * 1024
+TIMEOUT = 30.0
+
+
+class Cluster:
+    def __init__(self, root: Path, count: int) -> None:
+        self.dir = ClusterDir(root)
+        self.secret = self.dir.ensure_secret()
+        self.servers: list[DatanodeServer] = []
+        self.channels: list[grpc.Channel] = []
+        for i in range(count):
+            store = ChunkStore(self.dir.data / f"datanode-{i}")
+            server = DatanodeServer(
+                store, name=f"datanode-{i}", secret=self.secret, chunk_size=8 * MIB
+            )
+            server.start()
+            self.servers.append(server)
+
+    def replica(self, i: int) -> gfs_pb2.Replica:
+        server = self.servers[i]
+        return gfs_pb2.Replica(datanode=server.name, address=server.address, host=f"host-{i}")
+
+    def stub(self, i: int, secret: str | None = None) -> gfs_pb2_grpc.DatanodeStub:
+        address = self.servers[i].address
+        if secret is None:
+            chan = rpc.channel(address, self.secret)
+        else:
+            chan = grpc.insecure_channel(address)
+        self.channels.append(chan)
+        return gfs_pb2_grpc.DatanodeStub(chan)
+
+    def close(self) -> None:
+        for chan in self.channels:
+            chan.close()
+        for server in self.servers:
+            server.stop(grace=0)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path / "cluster", 3)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def frames(
+    handle: int,
+    data: bytes,
+    downstream: list[gfs_pb2.Replica],
+    frame: int = MIB,
+    after_frame: Callable[[int], None] | None = None,
+) -> Iterator[gfs_pb2.WriteFrame]:
+    yield gfs_pb2.WriteFrame(header=gfs_pb2.WriteHeader(handle=handle, downstream=downstream))
+    for n, start in enumerate(range(0, len(data), frame)):
+        yield gfs_pb2.WriteFrame(data=data[start : start + frame])
+        if after_frame is not None:
+            after_frame(n)
+
+
+def write(cluster: Cluster, handle: int, data: bytes, chain: list[int], **kw) -> gfs_pb2.WriteAck:
+    downstream = [cluster.replica(i) for i in chain[1:]]
+    return cluster.stub(chain[0]).WriteChunk(frames(handle, data, downstream, **kw), timeout=TIMEOUT)
+
+
+def read(cluster: Cluster, i: int, handle: int, offset: int = 0, length: int = 0) -> bytes:
+    request = gfs_pb2.ReadRequest(handle=handle, offset=offset, length=length)
+    return b"".join(f.data for f in cluster.stub(i).ReadChunk(request, timeout=TIMEOUT))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_three_hop_pipeline_then_reads_from_each(cluster: Cluster) -> None:
+    data = payload(5 * MIB + 12345, seed=1)
+    ack = write(cluster, 0x1234, data, [0, 1, 2])
+    assert list(ack.stored_on) == ["datanode-0", "datanode-1", "datanode-2"]
+    assert ack.size == len(data) and not ack.failed_datanode and not ack.error
+    for i in range(3):
+        assert read(cluster, i, 0x1234) == data
+        assert cluster.servers[i].store.report() == [(0x1234, len(data))]
+        path = cluster.dir.data / f"datanode-{i}" / "chunks" / "0000000000001234.chunk"
+        assert path.read_bytes() == data
+    # Ranged reads, frames of at most 1 MiB.
+    assert read(cluster, 2, 0x1234, MIB - 3, 70_000) == data[MIB - 3 : MIB - 3 + 70_000]
+    request = gfs_pb2.ReadRequest(handle=0x1234)
+    sizes = [len(f.data) for f in cluster.stub(1).ReadChunk(request, timeout=TIMEOUT)]
+    assert max(sizes) <= MIB and sum(sizes) == len(data)
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536, 65537])
+def test_small_chunks_and_odd_frames(cluster: Cluster, size: int) -> None:
+    data = payload(size, seed=size)
+    ack = write(cluster, 77, data, [2, 0], frame=1000)
+    assert list(ack.stored_on) == ["datanode-2", "datanode-0"] and ack.size == size
+    assert read(cluster, 0, 77) == data
+    assert read(cluster, 2, 77) == data
+
+
+def test_data_in_the_header_frame_is_stored_and_forwarded(cluster: Cluster) -> None:
+    def gen() -> Iterator[gfs_pb2.WriteFrame]:
+        header = gfs_pb2.WriteHeader(handle=5, downstream=[cluster.replica(1)])
+        yield gfs_pb2.WriteFrame(header=header, data=b"hello ")
+        yield gfs_pb2.WriteFrame(data=b"world")
+
+    ack = cluster.stub(0).WriteChunk(gen(), timeout=TIMEOUT)
+    assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
+    assert read(cluster, 1, 5) == b"hello world"
+
+
+def test_missing_and_bad_requests(cluster: Cluster) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        read(cluster, 0, 999)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as info:
+        cluster.stub(0).WriteChunk(iter([gfs_pb2.WriteFrame(data=b"x")]), timeout=TIMEOUT)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    write(cluster, 3, b"abc", [0])
+    with pytest.raises(grpc.RpcError) as info:
+        read(cluster, 0, 3, offset=10)
+    assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
+
+
+def test_corrupt_replica_is_refused_and_found_by_scan(cluster: Cluster) -> None:
+    data = payload(300_000, seed=3)
+    write(cluster, 0xABC, data, [0, 1])
+    path = replica_paths(cluster.servers[1].store.root, 0xABC).chunk
+    raw = bytearray(path.read_bytes())
+    raw[200_000] ^= 0x01
+    path.write_bytes(bytes(raw))
+    reply = cluster.stub(1).Scan(gfs_pb2.ScanRequest(changed_only=True), timeout=TIMEOUT)
+    assert list(reply.corrupt) == [0xABC]
+    with pytest.raises(grpc.RpcError) as info:
+        read(cluster, 1, 0xABC)
+    assert info.value.code() == grpc.StatusCode.DATA_LOSS
+    assert info.value.details() == "corrupt replica of chunk 0000000000000abc on datanode-1"
+    assert read(cluster, 0, 0xABC) == data  # the other replica is fine
+    # A re-replication target may receive a chunk it holds a corrupt copy of.
+    ack = cluster.stub(0).Replicate(
+        gfs_pb2.ReplicateRequest(handle=0xABC, targets=[cluster.replica(1)]), timeout=TIMEOUT
+    )
+    assert list(ack.stored_on) == ["datanode-1"] and not ack.failed_datanode
+    assert read(cluster, 1, 0xABC) == data
+    assert cluster.servers[1].store.corrupt_handles() == []
+
+
+def test_corruption_found_mid_read_stops_the_stream(cluster: Cluster) -> None:
+    data = payload(3 * MIB, seed=4)
+    write(cluster, 8, data, [0])
+    path = cluster.servers[0].store.chunk_path(8)
+    raw = bytearray(path.read_bytes())
+    raw[2 * MIB + 5] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    received = b""
+    with pytest.raises(grpc.RpcError) as info:
+        for frame in cluster.stub(0).ReadChunk(gfs_pb2.ReadRequest(handle=8), timeout=TIMEOUT):
+            received += frame.data
+    assert info.value.code() == grpc.StatusCode.DATA_LOSS
+    assert received == data[: len(received)] and len(received) <= 2 * MIB
+    assert cluster.servers[0].store.corrupt_handles() == [8]
+
+
+def test_replicate_pushes_through_a_pipeline(cluster: Cluster) -> None:
+    data = payload(2 * MIB + 1, seed=5)
+    write(cluster, 21, data, [0])
+    request = gfs_pb2.ReplicateRequest(handle=21, targets=[cluster.replica(2), cluster.replica(1)])
+    ack = cluster.stub(0).Replicate(request, timeout=TIMEOUT)
+    assert list(ack.stored_on) == ["datanode-2", "datanode-1"] and ack.size == len(data)
+    assert read(cluster, 1, 21) == data and read(cluster, 2, 21) == data
+    with pytest.raises(grpc.RpcError) as info:
+        cluster.stub(0).Replicate(
+            gfs_pb2.ReplicateRequest(handle=22, targets=[cluster.replica(1)]), timeout=TIMEOUT
+        )
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    dead = gfs_pb2.Replica(datanode="datanode-9", address=f"127.0.0.1:{free_port()}")
+    ack = cluster.stub(0).Replicate(
+        gfs_pb2.ReplicateRequest(handle=21, targets=[dead]), timeout=TIMEOUT
+    )
+    assert ack.failed_datanode == "datanode-9" and list(ack.stored_on) == []
+
+
+def test_unreachable_downstream_still_stores_upstream_copies(cluster: Cluster) -> None:
+    data = payload(2 * MIB, seed=6)
+    dead = gfs_pb2.Replica(datanode="datanode-9", address=f"127.0.0.1:{free_port()}")
+    stub = cluster.stub(0)
+    ack = stub.WriteChunk(frames(31, data, [cluster.replica(1), dead]), timeout=TIMEOUT)
+    assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
+    assert ack.failed_datanode == "datanode-9" and ack.error
+    assert read(cluster, 0, 31) == data and read(cluster, 1, 31) == data
+
+
+def test_downstream_stopped_mid_write(cluster: Cluster) -> None:
+    data = payload(6 * MIB, seed=7)
+    tail = cluster.servers[2]
+
+    def stop_tail(n: int) -> None:
+        if n == 2:
+            tail.stop(grace=0)
+
+    ack = write(cluster, 41, data, [0, 1, 2], after_frame=stop_tail)
+    assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
+    assert ack.failed_datanode == "datanode-2"
+    assert read(cluster, 0, 41) == data and read(cluster, 1, 41) == data
+    assert tail.store.report() == []
+    wait_until(lambda: list(tail.store.tmp_dir.iterdir()) == [])
+
+
+def test_middle_hop_stopped_mid_write(cluster: Cluster) -> None:
+    data = payload(6 * MIB, seed=8)
+    middle = cluster.servers[1]
+
+    def stop_middle(n: int) -> None:
+        if n == 2:
+            middle.stop(grace=0)
+
+    ack = write(cluster, 42, data, [0, 1, 2], after_frame=stop_middle)
+    assert list(ack.stored_on) == ["datanode-0"]
+    assert ack.failed_datanode == "datanode-1"
+    assert read(cluster, 0, 42) == data
+    # Nobody downstream of the head kept a partial copy.
+    for server in cluster.servers[1:]:
+        wait_until(lambda s=server: list(s.store.tmp_dir.iterdir()) == [])
+        assert server.store.report() == []
+
+
+def test_upstream_cancel_mid_stream_leaves_nothing(cluster: Cluster) -> None:
+    data = payload(4 * MIB, seed=10)
+    downstream = [cluster.replica(1), cluster.replica(2)]
+    holder: list[grpc.Future] = []
+
+    def cancel_midway(n: int) -> None:
+        if n == 1:
+            wait_until(lambda: bool(holder))
+            holder[0].cancel()
+
+    future = cluster.stub(0).WriteChunk.future(
+        frames(52, data, downstream, after_frame=cancel_midway), timeout=TIMEOUT
+    )
+    holder.append(future)
+    with pytest.raises(grpc.FutureCancelledError):
+        future.result(timeout=TIMEOUT)
+    for server in cluster.servers:
+        wait_until(lambda s=server: s.service.active_transfers == 0)
+        assert list(server.store.tmp_dir.iterdir()) == []
+        assert server.store.report() == []
+
+
+def test_calls_without_the_secret_are_refused(cluster: Cluster) -> None:
+    write(cluster, 61, b"secret data", [0])
+    for wrong in ("", "not-the-secret"):
+        stub = cluster.stub(0, secret=wrong)
+        if wrong:
+            chan = rpc.channel(cluster.servers[0].address, wrong)
+            cluster.channels.append(chan)
+            stub = gfs_pb2_grpc.DatanodeStub(chan)
+        with pytest.raises(grpc.RpcError) as info:
+            b"".join(f.data for f in stub.ReadChunk(gfs_pb2.ReadRequest(handle=61), timeout=TIMEOUT))
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as info:
+            stub.WriteChunk(frames(62, b"intruder", []), timeout=TIMEOUT)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Scan(gfs_pb2.ScanRequest(), timeout=TIMEOUT)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert cluster.servers[0].store.report() == [(61, 11)]
