@@ -350,6 +350,8 @@ def cmd_get(client: GfsClient, args: argparse.Namespace) -> int:
     if args.local == "-":
         client.cat(remote, _stdout())
         return 0
+    if args.local.endswith("/") and not os.path.isdir(args.local):
+        raise errors.NotADirectory(f"cannot write {args.local}: no such local directory")
     target = local_get_target(remote, args.local)
     try:
         client.get(remote, target)
@@ -480,6 +482,8 @@ def _setup_logging(debug: bool) -> None:
     if not debug:
         # kazoo reports connection trouble itself; our one error line says it better.
         logging.getLogger("kazoo").setLevel(logging.CRITICAL + 1)
+        # grpc logs a traceback when a request stream fails; the error line says enough.
+        logging.getLogger("grpc").setLevel(logging.CRITICAL + 1)
         logging.getLogger("gfs.client").setLevel(logging.ERROR)
 
 

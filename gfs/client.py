@@ -41,6 +41,7 @@ SPOOL_BYTES = 4 * 1024 * 1024  # a chunk buffer spills to a temp file beyond thi
 READ_WINDOW = 8 * 1024 * 1024  # one ReadChunk call covers at most this many bytes
 MIN_BYTES_PER_SECOND = 1024 * 1024  # stream deadlines allow at least this rate
 PIPELINE_ATTEMPTS = 5  # pipelines tried per chunk before a write gives up
+RETIRED_CHANNELS = 16  # replaced channels kept open for calls still using them
 # UNAVAILABLE with these details means the request never reached the server.
 _NOT_SENT_MARKERS = ("failed to connect", "connection refused")
 
@@ -207,6 +208,7 @@ class GfsClient:
         self._on_warning = on_warning
         self._namenode_address: str | None = None
         self._channels: dict[str, grpc.Channel] = {}
+        self._retired: list[grpc.Channel] = []
         self._lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -219,8 +221,9 @@ class GfsClient:
 
     def close(self) -> None:
         with self._lock:
-            channels, self._channels = self._channels, {}
-        for ch in channels.values():
+            channels = list(self._channels.values()) + self._retired
+            self._channels, self._retired = {}, []
+        for ch in channels:
             ch.close()
 
     # -- plumbing -------------------------------------------------------------------------
@@ -233,11 +236,20 @@ class GfsClient:
             return ch
 
     def _forget_channel(self, address: str) -> None:
-        # A channel that failed to connect sits in reconnect backoff; a fresh one retries now.
+        """Use a new channel to `address` from now on.
+
+        A channel that failed to connect sits in reconnect backoff; a fresh one tries at
+        once. The old one may still carry another thread's call, so it is closed later.
+        """
+        oldest = None
         with self._lock:
             ch = self._channels.pop(address, None)
-        if ch is not None:
-            ch.close()
+            if ch is not None:
+                self._retired.append(ch)
+                if len(self._retired) > RETIRED_CHANNELS:
+                    oldest = self._retired.pop(0)
+        if oldest is not None:
+            oldest.close()
 
     def _warn(self, message: str) -> None:
         if self._on_warning is not None:
@@ -249,12 +261,15 @@ class GfsClient:
         """The namenode's address from ZooKeeper (None if no namenode is registered)."""
         from kazoo.exceptions import KazooException, NoAuthError
 
-        client = gfs_zk.connect(
-            self._zk_hosts,
-            self._secret,
-            timeout=ZK_CONNECT_SECONDS * 2,
-            start_timeout=ZK_CONNECT_SECONDS,
-        )
+        try:
+            client = gfs_zk.connect(
+                self._zk_hosts,
+                self._secret,
+                timeout=ZK_CONNECT_SECONDS * 2,
+                start_timeout=ZK_CONNECT_SECONDS,
+            )
+        except errors.Unavailable as exc:
+            raise errors.Unavailable(f"{exc} (is the cluster running?)") from None
         try:
             value = gfs_zk.read(client, gfs_zk.znode(self._zk_root, gfs_zk.NAMENODE))
         except NoAuthError:
@@ -273,9 +288,11 @@ class GfsClient:
 
     def _namenode(self, deadline: float) -> tuple[str, gfs_pb2_grpc.NamenodeStub]:
         delay = 0.1
-        while self._namenode_address is None:
-            self._namenode_address = self._lookup_namenode()
-            if self._namenode_address is not None:
+        address = self._namenode_address
+        while address is None:
+            address = self._lookup_namenode()
+            if address is not None:
+                self._namenode_address = address
                 break
             if time.monotonic() + delay > deadline:
                 raise errors.Unavailable(
@@ -283,7 +300,6 @@ class GfsClient:
                 )
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
-        address = self._namenode_address
         return address, gfs_pb2_grpc.NamenodeStub(self._channel(address))
 
     def _call(
@@ -317,7 +333,8 @@ class GfsClient:
                     raise self._error(err, f"namenode {method}") from None
                 logger.info("namenode %s unreachable (%s); looking it up again", address, code)
                 self._forget_channel(address)
-                self._namenode_address = None
+                if self._namenode_address == address:
+                    self._namenode_address = None
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
@@ -511,7 +528,7 @@ class GfsClient:
             names = [r.datanode for r in pipeline]
             source.seek(start)
             sent = [0]
-            frames = self._frames(source, limit, handle, pipeline[1:], sent)
+            frames = _FrameIterator(source, limit, handle, pipeline[1:], sent)
             head = pipeline[0]
             try:
                 ack = self._datanode(head.address).WriteChunk(
@@ -577,16 +594,6 @@ class GfsClient:
         if ack.error or ack.size != sent:
             return [names[0]]
         return []
-
-    @staticmethod
-    def _frames(
-        source: IO[bytes],
-        limit: int,
-        handle: int,
-        downstream: list[gfs_pb2.Replica],
-        sent: list[int],
-    ) -> _FrameIterator:
-        return _FrameIterator(source, limit, handle, downstream, sent)
 
     def _complete(self, path: str, abort: bool) -> None:
         self._call(
@@ -683,26 +690,28 @@ class GfsClient:
         failed: set[tuple[str, str]] = set()
         progress_retries: dict[tuple[str, str], int] = {}
         errors_seen: list[str] = []
-        wait_until = 0.0  # set at the first refresh of the locations
+        wait_until = 0.0  # set when the namenode first knows no replica
         delay = 0.2
-        refreshed = False
         while position < hi:
             if not candidates:
-                # Locations may be stale (a restarted namenode learns them from heartbeats,
-                # a restarted datanode may have a new address): ask again, bounded.
-                if refreshed and time.monotonic() + delay > wait_until:
-                    tried = "; ".join(errors_seen) or "no live replica known"
+                # Locations may be stale (a restarted datanode may have a new address, a
+                # restarted namenode learns locations from heartbeats): ask again.
+                fresh = self._fresh_chunk(path, chunk.handle)
+                candidates = [r for r in fresh.replicas if (r.datanode, r.address) not in failed]
+                if candidates:
+                    continue
+                now = time.monotonic()
+                if wait_until == 0.0:
+                    wait_until = now + self._replica_wait_seconds
+                # Only a namenode that knows no replica at all (neither good nor corrupt) may
+                # still learn one soon; otherwise every known replica has failed.
+                if fresh.replicas or fresh.corrupt or now + delay > wait_until:
+                    tried = "; ".join(errors_seen) or "the namenode knows no live replica"
                     raise errors.DataUnavailable(
                         f"cannot read chunk {hexid} of {path}: no replica could be read ({tried})"
                     )
-                if refreshed:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                else:
-                    wait_until = time.monotonic() + self._replica_wait_seconds
-                refreshed = True
-                fresh = self._fresh_chunk(path, chunk.handle)
-                candidates = [r for r in fresh.replicas if (r.datanode, r.address) not in failed]
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
                 continue
             replica = candidates.pop(0)
             key = (replica.datanode, replica.address)

@@ -58,7 +58,7 @@ class ClusterConfig:
     gfs: GfsSection = field(default_factory=GfsSection)
     mr: MrSection = field(default_factory=MrSection)
 
-    def validate(self) -> ClusterConfig:
+    def validate(self, source: str = "cluster.toml") -> ClusterConfig:
         checks: list[tuple[str, bool, str]] = [
             ("[zookeeper] session_timeout", self.zookeeper.session_timeout > 0, "must be > 0"),
             ("[zookeeper] port", 0 <= self.zookeeper.port < 65536, "must be 0..65535"),
@@ -89,46 +89,46 @@ class ClusterConfig:
         ]
         for key, ok, why in checks:
             if not ok:
-                raise ConfigError(f"cluster.toml: {key} {why}")
+                raise ConfigError(f"{source}: {key} {why}")
         return self
 
 
-def _coerce(section: str, key: str, value: Any, default: Any) -> Any:
-    where = f"[{section}] {key}"
+def _coerce(source: str, section: str, key: str, value: Any, default: Any) -> Any:
+    where = f"{source}: [{section}] {key}"
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ConfigError(f"cluster.toml: {where} must be true or false, not {value!r}")
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
         return value
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"cluster.toml: {where} must be an integer, not {value!r}")
+            raise ConfigError(f"{where} must be an integer, not {value!r}")
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"cluster.toml: {where} must be a number, not {value!r}")
+            raise ConfigError(f"{where} must be a number, not {value!r}")
         return float(value)
     if not isinstance(value, str):
-        raise ConfigError(f"cluster.toml: {where} must be a string, not {value!r}")
+        raise ConfigError(f"{where} must be a string, not {value!r}")
     return value
 
 
-def from_dict(data: dict[str, Any]) -> ClusterConfig:
+def from_dict(data: dict[str, Any], source: str = "cluster.toml") -> ClusterConfig:
     sections: dict[str, Any] = {}
     known = {f.name: f for f in fields(ClusterConfig)}
     for name, table in data.items():
         if name not in known:
-            raise ConfigError(f"cluster.toml: unknown section [{name}]")
+            raise ConfigError(f"{source}: unknown section [{name}]")
         if not isinstance(table, dict):
-            raise ConfigError(f"cluster.toml: [{name}] must be a table")
+            raise ConfigError(f"{source}: [{name}] must be a table")
         section_default = known[name].default_factory()  # type: ignore[misc]
         defaults = dataclasses.asdict(section_default)
         values = {}
         for key, value in table.items():
             if key not in defaults:
-                raise ConfigError(f"cluster.toml: unknown key [{name}] {key}")
-            values[key] = _coerce(name, key, value, defaults[key])
+                raise ConfigError(f"{source}: unknown key [{name}] {key}")
+            values[key] = _coerce(source, name, key, value, defaults[key])
         sections[name] = dataclasses.replace(section_default, **values)
-    return ClusterConfig(**sections).validate()
+    return ClusterConfig(**sections).validate(source)
 
 
 def load_config(path: str | Path | None) -> ClusterConfig:
@@ -146,7 +146,7 @@ def load_config(path: str | Path | None) -> ClusterConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return from_dict(data)
+    return from_dict(data, str(path))
 
 
 def dump_toml(config: ClusterConfig) -> str:

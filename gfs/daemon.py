@@ -96,3 +96,10 @@ def stop_event() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return event
+
+
+def wait_for_stop(event: threading.Event) -> None:
+    """Block the main thread until stopped; waking up regularly lets the signal handler run
+    even when the kernel delivered the signal to another thread."""
+    while not event.wait(0.5):
+        pass

@@ -76,13 +76,17 @@ def make_server(secret: str, max_workers: int = 32) -> grpc.Server:
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         interceptors=[_AuthInterceptor(secret)],
-        options=CHANNEL_OPTIONS,
+        # Without this, two servers could bind the same port and split its traffic.
+        options=[*CHANNEL_OPTIONS, ("grpc.so_reuseport", 0)],
     )
 
 
 def bind(server: grpc.Server, listen: str) -> int:
     """Bind `host:port` (port 0 picks a free one); return the bound port."""
-    port = server.add_insecure_port(listen)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError:  # newer grpcio raises instead of returning 0
+        port = 0
     if port == 0:
         raise errors.Unavailable(f"cannot listen on {listen}")
     return port

@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.exceptions import KazooException, NoAuthError, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.security import make_digest_acl
 
-from gfs.errors import Unavailable
+from gfs.errors import GfsError, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,8 @@ def read(client: KazooClient, path: str) -> dict[str, Any] | None:
         data, _stat = client.get(path)
     except NoNodeError:
         return None
+    except NoAuthError:
+        raise GfsError(f"ZooKeeper refused access to {path}: wrong cluster secret") from None
     try:
         value = json.loads(data.decode())
     except ValueError:

@@ -128,7 +128,7 @@ class ProcessRow:
     pid: int | None
     address: str
     alive: bool
-    state: str  # running, paused (SIGSTOP), or stopped
+    state: str  # running, paused (SIGSTOP), or down
     host: str
 
     def to_json(self) -> dict[str, Any]:
@@ -200,7 +200,7 @@ class Cluster:
             entry = recorded.get(spec.name, {})
             pid = self.pid(spec)
             alive = proc.matches(pid, self.markers(spec))
-            state = ("paused" if proc.is_paused(pid) else "running") if alive else "stopped"
+            state = ("paused" if proc.is_paused(pid) else "running") if alive else "down"
             rows.append(
                 ProcessRow(
                     name=spec.name,
@@ -244,6 +244,9 @@ class Cluster:
                 raise
         if not launched:
             return f"cluster in {self.dir.path} is already running"
+        if running:
+            names = ", ".join(spec.name for spec in launched)
+            return f"started {names} in {self.dir.path}; the rest was already running"
         return (
             f"cluster started in {self.dir.path}: "
             f"{len(process_table(config))} processes, ZooKeeper at {zk_hosts}"
@@ -416,7 +419,10 @@ class Cluster:
         specs: list[ProcessSpec],
         deadline: float,
     ) -> None:
-        """Namenode published in ZooKeeper and reporting every running datanode alive."""
+        """Namenode published in ZooKeeper and reporting every running datanode alive.
+
+        Issue 4 adds: one active master, and every running worker registered with it.
+        """
         reason = "namenode not published in ZooKeeper"
         checker = _HealthChecker(client, config, secret)
         try:

@@ -145,7 +145,10 @@ class RunningCluster:
 
     # `mr cluster ...`; each asserts success and returns the CompletedProcess.
     def start(self, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        return self.mr("cluster", "start", timeout=timeout, check=True)
+        """The first start installs config_file; later ones reuse DIR/cluster.toml."""
+        first = not (self.dir / "cluster.toml").exists()
+        args = ["--config", str(self.config_file)] if first else []
+        return self.mr("cluster", "start", *args, timeout=timeout, check=True)
 
     def stop(self) -> subprocess.CompletedProcess[str]:
         return self.mr("cluster", "stop", check=True)
@@ -293,9 +296,7 @@ def cluster_factory(
         )
         clusters.append(cluster)
         if start:
-            result = cluster.mr("cluster", "start", "--config", str(config_file))
-            if result.returncode != 0:
-                raise AssertionError("mr cluster start failed: " + _describe([], result))
+            cluster.start()
         return cluster
 
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import sys
 
@@ -12,6 +13,23 @@ from gfs.datanode.store import ChunkStore
 
 logger = logging.getLogger("gfs.datanode")
 
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def tune_malloc() -> None:
+    """Keep freed 1 MiB frame buffers inside the process.
+
+    glibc otherwise hands them back to the kernel and every frame page-faults afresh;
+    measured on a 3-hop pipeline that was about half of each datanode's system time.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(_M_MMAP_THRESHOLD, 4 * 1024 * 1024)
+    mallopt(_M_TRIM_THRESHOLD, 64 * 1024 * 1024)
+
 
 def main(argv: list[str] | None = None) -> int:
     try:
@@ -20,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gfs datanode: {exc}", file=sys.stderr)
         return 1
     daemon.start_logging(args)
+    tune_malloc()
     stop = daemon.stop_event()
     try:
         zk_client = gfs_zk.connect(
@@ -51,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             len(store.corrupt_handles()),
             store.root,
         )
-        stop.wait()
+        daemon.wait_for_stop(stop)
         logger.info("datanode %s stopping", args.name)
     except (errors.GfsError, OSError) as exc:
         logger.error("datanode %s cannot run: %s", args.name, exc)

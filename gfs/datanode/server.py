@@ -40,7 +40,6 @@ SERVICE_NAME = "gfs.Datanode"
 WRITE_METHOD = f"/{SERVICE_NAME}/WriteChunk"
 FORWARD_QUEUE_FRAMES = 8  # frames buffered between the upstream and the downstream hop
 LOCAL_QUEUE_FRAMES = 8  # frames buffered between the upstream and the local disk
-BACKGROUND_WRITES = True  # store on a thread of its own, overlapping with receiving
 MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes/s a chunk transfer may not fall below
 TRANSFER_BASE_TIMEOUT = 60.0  # seconds, plus the chunk size at MIN_TRANSFER_RATE
 STALL_TIMEOUT = 30.0  # seconds a downstream may refuse frames before it counts as failed
@@ -193,8 +192,7 @@ class _BackgroundWriter:
         self._thread = threading.Thread(
             target=self._run, name=f"store-{format_handle(writer.handle)}", daemon=True
         )
-        if BACKGROUND_WRITES:
-            self._thread.start()
+        self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -208,9 +206,6 @@ class _BackgroundWriter:
                     self._error = exc
 
     def write(self, data: memoryview | bytes) -> None:
-        if not BACKGROUND_WRITES:
-            self.writer.write(data)
-            return
         if self._error is not None:
             raise self._error
         self._queue.put(data)
@@ -466,6 +461,12 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
                 )
             except ValueError as exc:
                 context.abort(grpc.StatusCode.OUT_OF_RANGE, str(exc))
+            except OSError as exc:
+                logger.error("cannot read chunk %s: %s", format_handle(handle), exc)
+                context.abort(
+                    grpc.StatusCode.INTERNAL,
+                    f"{self.name} cannot read chunk {format_handle(handle)}: {exc.strerror or exc}",
+                )
 
     def Scan(
         self, request: gfs_pb2.ScanRequest, context: grpc.ServicerContext
@@ -656,7 +657,7 @@ class Heartbeater:
         self.store.scan(changed_only=True)
         address = self._namenode_address()
         if address is None or self._namenode_channel is None:
-            self._failed("no namenode registered in ZooKeeper")
+            self._failed("namenode address unknown (none registered, or ZooKeeper unreachable)")
             return False
         try:
             free = shutil.disk_usage(self.store.root).free
@@ -773,7 +774,8 @@ class Scrubber:
                 logger.exception("checksum scrub failed")
                 found = []
             if not self._stop.is_set():
-                logger.info(
+                logger.log(
+                    logging.INFO if found or self.store.report() else logging.DEBUG,
                     "checksum scrub done in %.1fs: %d replicas newly found corrupt",
                     time.monotonic() - started,
                     len(found),

@@ -58,7 +58,7 @@ def serve(args: daemon.DaemonArgs) -> int:
 
     thread = threading.Thread(target=ticker, name="ticker", daemon=True)
     thread.start()
-    stop.wait()
+    daemon.wait_for_stop(stop)
     logger.info("stopping")
     publisher.stop()
     server.stop(grace=2).wait(5)

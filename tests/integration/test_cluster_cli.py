@@ -117,6 +117,14 @@ def test_kill_and_restart_a_datanode(cluster_factory) -> None:
     assert rows["namenode"]["address"] == before["namenode"]["address"]
     cluster.gfs("mkdir", "/after-restart", check=True)
 
+    # `start` on a partly running cluster starts just what is missing.
+    cluster.kill("namenode")
+    cluster.kill("datanode-3")
+    out = cluster.start().stdout
+    assert "started namenode, datanode-3" in out
+    assert all(row["alive"] for row in cluster.status().values())
+    assert "/after-restart" in cluster.gfs("ls", "/", check=True).stdout
+
     # A running cluster does not silently switch to another config.
     other = cluster.config_file.with_name("other.toml")
     other.write_text(cluster.config_file.read_text().replace("datanodes = 4", "datanodes = 5"))

@@ -84,7 +84,9 @@ def frames(
 
 def write(cluster: Cluster, handle: int, data: bytes, chain: list[int], **kw) -> gfs_pb2.WriteAck:
     downstream = [cluster.replica(i) for i in chain[1:]]
-    return cluster.stub(chain[0]).WriteChunk(frames(handle, data, downstream, **kw), timeout=TIMEOUT)
+    return cluster.stub(chain[0]).WriteChunk(
+        frames(handle, data, downstream, **kw), timeout=TIMEOUT
+    )
 
 
 def read(cluster: Cluster, i: int, handle: int, offset: int = 0, length: int = 0) -> bytes:
@@ -289,7 +291,9 @@ def test_calls_without_the_secret_are_refused(cluster: Cluster) -> None:
             cluster.channels.append(chan)
             stub = gfs_pb2_grpc.DatanodeStub(chan)
         with pytest.raises(grpc.RpcError) as info:
-            b"".join(f.data for f in stub.ReadChunk(gfs_pb2.ReadRequest(handle=61), timeout=TIMEOUT))
+            b"".join(
+                f.data for f in stub.ReadChunk(gfs_pb2.ReadRequest(handle=61), timeout=TIMEOUT)
+            )
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as info:
             stub.WriteChunk(frames(62, b"intruder", []), timeout=TIMEOUT)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import gfs.datanode.store as store_module
 from gfs.datanode.store import (
     BLOCK_BYTES,
     ChunkNotFound,
@@ -46,12 +47,16 @@ def flip_byte(path: Path, offset: int) -> None:
         f.write(bytes([old[0] ^ 0xFF]))
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["o_direct", "buffered"])
 @pytest.mark.parametrize(
     "size",
-    [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * MIB + 12345],
-    ids=["empty", "1B", "block-1", "block", "block+1", "several-MiB"],
+    [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * MIB + 12345, 3 * store_module.DIRECT_BUFFER_BYTES],
+    ids=["empty", "1B", "block-1", "block", "block+1", "several-MiB", "3-io-buffers"],
 )
-def test_round_trip(tmp_path: Path, size: int) -> None:
+def test_round_trip(
+    tmp_path: Path, size: int, direct: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store_module, "USE_DIRECT_IO", direct)
     store = ChunkStore(tmp_path / "dn")
     data = payload(size, seed=size)
     assert put(store, 7, data) == size

@@ -149,7 +149,8 @@ def test_ruok_on_a_closed_port_is_false() -> None:
 def test_process_matching_uses_the_command_line() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "marker-x"])
     try:
-        assert proc.matches(child.pid, ["marker-x"])
+        # Until the child has exec'd, its cmdline is still ours (fork copies it).
+        assert proc.wait_until(lambda: proc.matches(child.pid, ["marker-x"]), 10.0)
         assert not proc.matches(child.pid, ["marker-y"])  # a reused pid is not ours
         assert not proc.matches(None, [])
         child.kill()
