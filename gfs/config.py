@@ -49,6 +49,10 @@ class MrSection:
     max_attempts: int = 4
     speculation: bool = True
     dead_after: float = 10.0  # seconds without a heartbeat
+    slots: int = 2  # concurrent task attempts per worker
+    heartbeat_interval: float = 0.2  # seconds; a worker also beats at once when a task ends
+    task_memory_bytes: int = 256 * 1024 * 1024  # a task's in-memory buffers before it spills
+    task_timeout: float = 600.0  # seconds without progress before an attempt is killed
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,15 @@ class ClusterConfig:
             ("[mr] workers", self.mr.workers >= 0, "must be >= 0"),
             ("[mr] max_attempts", self.mr.max_attempts >= 1, "must be >= 1"),
             ("[mr] dead_after", self.mr.dead_after > 0, "must be > 0"),
+            ("[mr] slots", self.mr.slots >= 1, "must be >= 1"),
+            ("[mr] heartbeat_interval", self.mr.heartbeat_interval > 0, "must be > 0"),
+            (
+                "[mr] dead_after",
+                self.mr.dead_after > self.mr.heartbeat_interval,
+                "must be longer than [mr] heartbeat_interval",
+            ),
+            ("[mr] task_memory_bytes", self.mr.task_memory_bytes >= 1 << 20, "must be >= 1 MiB"),
+            ("[mr] task_timeout", self.mr.task_timeout > 0, "must be > 0"),
         ]
         for key, ok, why in checks:
             if not ok:

@@ -2,6 +2,9 @@
 
 Layout under the cluster's root (the `[zookeeper] chroot` key, default /minimr):
     gfs/namenode     ephemeral JSON {"address", "host", "name"}: where the namenode is now
+    mr/master        ephemeral JSON {"address", "epoch", "name"}: the active master
+    mr/election      kazoo election among masters
+    mr/epoch         counter: every newly active master takes the next epoch
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 ZK_USER = "minimr"
 NAMENODE = "gfs/namenode"
+MASTER = "mr/master"  # ephemeral JSON {"address", "epoch", "name"} of the active master
+ELECTION = "mr/election"
+EPOCH = "mr/epoch"
 
 
 def connect(

@@ -1,4 +1,5 @@
-"""The `mr` command: `mr cluster start|stop|status|kill|restart` (jobs join in a later issue).
+"""The `mr` command: `mr cluster ...` for the local cluster; `submit`, `jobs`, `status`,
+`kill` for jobs; `run-local` to debug a job in one process.
 
 Errors are one line on stderr (`mr: ...`) and exit 1; usage errors exit 2; `--debug` shows
 the traceback. Every command that prints a table takes `--json`.
@@ -77,8 +78,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restart = action("restart", cmd_restart, "start one process again with its own data")
     restart.add_argument("name", metavar="NAME", help="process name, e.g. namenode")
-    # Issue 4 adds `submit`, `jobs`, `status` and `kill` (of jobs) as siblings of `cluster`.
+    from mr import jobcli
+
+    jobcli.add_commands(commands, lambda sub: _global_options(sub, suppress=True))
+    run_local = commands.add_parser(
+        "run-local",
+        help="run a job in this one process on local files (for debugging)",
+        add_help=False,
+    )
+    run_local.add_argument("args", nargs=argparse.REMAINDER)
+    run_local.set_defaults(handler=cmd_run_local, debug=False)
     return parser
+
+
+def cmd_run_local(ns: argparse.Namespace) -> int:
+    from mr.local import main as run_local_main
+
+    return int(run_local_main(ns.args))
 
 
 def cluster_path(ns: argparse.Namespace) -> Path:

@@ -87,7 +87,8 @@ def process_table(config: ClusterConfig) -> list[ProcessSpec]:
     names = [] if config.zookeeper.hosts else ["zookeeper"]
     names.append("namenode")
     names += [f"datanode-{i}" for i in range(config.gfs.datanodes)]
-    # Issue 4: masters (master-0..) and workers (worker-0..) join here, from config.mr.
+    names += [f"master-{i}" for i in range(config.mr.masters)]
+    names += [f"worker-{i}" for i in range(config.mr.workers)]
     specs = [spec_for(name) for name in names]
     return [spec for spec in specs if spec is not None]
 
@@ -162,8 +163,13 @@ class Cluster:
         return sorted(specs, key=lambda s: s.stage)
 
     def spec(self, name: str) -> ProcessSpec:
-        if name == "master" and not any(s.role == "master" for s in self.specs()):
-            raise LaunchError("no master in this cluster")
+        if name == "master":
+            if not any(s.role == "master" for s in self.specs()):
+                raise LaunchError("no master in this cluster")
+            active = active_master(self.dir, self.config())
+            if active is None:
+                raise LaunchError("no active master right now")
+            name = active
         for spec in self.specs():
             if spec.name == name:
                 return spec
@@ -196,15 +202,24 @@ class Cluster:
         self.dir.require()
         recorded = self.info().get("processes", {})
         rows = []
-        for spec in self.specs():
+        specs = self.specs()
+        active = (
+            active_master(self.dir, self.config())
+            if any(spec.role == "master" and self.alive_pid(spec) for spec in specs)
+            else None
+        )
+        for spec in specs:
             entry = recorded.get(spec.name, {})
             pid = self.pid(spec)
             alive = proc.matches(pid, self.markers(spec))
             state = ("paused" if proc.is_paused(pid) else "running") if alive else "down"
+            role = spec.role
+            if role == "master":
+                role = "active" if alive and spec.name == active else "standby"
             rows.append(
                 ProcessRow(
                     name=spec.name,
-                    role=spec.role,
+                    role=role,
                     pid=pid,
                     address=str(entry.get("address") or ""),
                     alive=alive,
@@ -437,6 +452,14 @@ class Cluster:
                     raise LaunchError(self._failure("namenode", "exited"))
                 ok, reason = checker.check(datanodes)
                 if ok:
+                    masters = [s.name for s in specs if s.role == "master"]
+                    workers = [
+                        s.name
+                        for s in specs
+                        if s.role == "worker" and self.alive_pid(s) is not None
+                    ]
+                    ok, reason = checker.check_mapreduce(masters, workers)
+                if ok:
                     return
                 if time.monotonic() >= deadline:
                     break
@@ -626,10 +649,51 @@ class _HealthChecker:
             return False, f"namenode has no heartbeat yet from {', '.join(missing)}"
         return True, "healthy"
 
+    def check_mapreduce(self, masters: list[str], workers: list[str]) -> tuple[bool, str]:
+        """One active master (when masters run), with every running worker registered."""
+        if not masters:
+            return True, "healthy"
+        import grpc
+
+        from gfs import rpc, zk
+        from mr.proto import mr_pb2, mr_pb2_grpc
+
+        active = zk.read(self.client, zk.znode(self.config.zookeeper.chroot, zk.MASTER))
+        if not active or not active.get("address"):
+            return False, "no active master in ZooKeeper"
+        channel = rpc.channel(str(active["address"]), self.secret)
+        try:
+            reply = mr_pb2_grpc.MasterStub(channel).Workers(mr_pb2.Empty(), timeout=RPC_TIMEOUT)
+        except grpc.RpcError as exc:
+            return False, f"active master not answering: {rpc.error_from_rpc(exc)}"
+        finally:
+            channel.close()
+        registered = {w.name for w in reply.workers if w.alive}
+        missing = sorted(set(workers) - registered)
+        if missing:
+            return False, f"workers not registered with the master: {', '.join(missing)}"
+        return True, "healthy"
+
     def close(self) -> None:
         if self.channel is not None:
             self.channel.close()
             self.channel = None
+
+
+def active_master(cluster: ClusterDir, config: ClusterConfig) -> str | None:
+    """Name of the active master according to ZooKeeper (None if none or unreachable)."""
+    from gfs import zk
+
+    try:
+        info = cluster.read_info()
+        client = zk.connect(str(info["zookeeper"]), cluster.secret(), start_timeout=2.0)
+    except (GfsError, KeyError):
+        return None
+    try:
+        published = zk.read(client, zk.znode(config.zookeeper.chroot, zk.MASTER))
+    finally:
+        zk.close(client)
+    return str(published["name"]) if published and published.get("name") else None
 
 
 def _try_lock(fd: int) -> bool:

@@ -44,6 +44,8 @@ LOG_TAIL_LINES = 40
 TEST_DEFAULTS: dict[str, dict[str, Any]] = {
     "gfs": {"chunk_size": 64 * 1024, "heartbeat_interval": 0.3, "dead_after": 3.0},
     "zookeeper": {"session_timeout": 4.0},
+    # GFS tests need no MapReduce processes; MapReduce tests ask for them.
+    "mr": {"masters": 0, "workers": 0, "heartbeat_interval": 0.1, "dead_after": 3.0},
 }
 PROGRAMS = {"gfs": "gfs.cli", "mr": "mr.cli"}
 

@@ -28,6 +28,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+REPAIR_MIN_RATE = 4 * 1024 * 1024  # bytes/s a re-replication copy is expected to beat
+
+
+def repair_timeout(heartbeat_interval: float, chunk_size: int) -> float:
+    """Seconds before a copy not yet reported is retried: a failed copy (the source found
+    its replica corrupt, the target restarted mid-copy) is never reported, and only this
+    timeout frees its chunk for another attempt. A slow copy retried meanwhile only leaves
+    an excess replica, which is trimmed."""
+    return 10 * heartbeat_interval + 5.0 + chunk_size / REPAIR_MIN_RATE
+
+
 class NamenodeCore:
     """State + op log under one lock: the only way the service touches either."""
 
@@ -46,6 +57,7 @@ class NamenodeCore:
             report_grace=3 * gfs.heartbeat_interval + 2.0,
             rng=random.Random(),
             now=time.time(),
+            repair_timeout=repair_timeout(gfs.heartbeat_interval, gfs.chunk_size),
         )
         if self.oplog.ops_since_checkpoint:
             self.oplog.checkpoint(namespace)  # start from a compact log

@@ -28,7 +28,7 @@ class DatanodeRecord:
     used_bytes: int = 0
     free_bytes: int = 0
     reported_chunks: int = 0
-    assigned: int = 0  # replicas placed on it since its last report
+    assigned: int = 0  # replicas placed on it (minus those trimmed) since its last report
 
 
 @dataclass(frozen=True)
@@ -379,6 +379,8 @@ class NamenodeState:
 
         garbage = self.pending_deletes.pop(name, set())
         for handle in corrupt:
+            if handle in garbage:
+                continue  # a corrupt copy being deleted by this very reply
             if not self.mark_corrupt(handle, name):
                 garbage.add(handle)
         for handle, size in reported.items():
@@ -408,7 +410,8 @@ class NamenodeState:
                 if not self.corrupt[handle]:
                     del self.corrupt[handle]
         for handle, repair in list(self.repairs.items()):
-            if name in repair.targets and handle in reported:
+            # Done only once the copy counts as a good location (not garbage, right size).
+            if name in repair.targets and name in self.locations.get(handle, ()):
                 repair.targets.remove(name)
                 self.repairs_done += 1
                 events.append(f"chunk {handle:016x} re-replicated from {repair.source} to {name}")
@@ -446,7 +449,11 @@ class NamenodeState:
         events: list[str] = []
         for handle, repair in list(self.repairs.items()):
             stuck = now - repair.started > self.repair_timeout
-            lost = not self._alive(repair.source) or not all(map(self._alive, repair.targets))
+            # A source that died or lost its good copy (found corrupt) cannot finish.
+            lost = (
+                repair.source not in self.live_replicas(handle)
+                or not all(map(self._alive, repair.targets))
+            )
             if stuck or lost or handle not in self.ns.chunks:
                 del self.repairs[handle]
                 if handle in self.ns.chunks:
@@ -473,7 +480,10 @@ class NamenodeState:
             if not sources:
                 continue
             source = min(sources, key=lambda n: (outgoing[n], self.rng.random()))
+            # Never a datanode that has a copy, good or corrupt, or is about to delete one:
+            # its pending DELETE would remove the new copy.
             holders = self.locations.get(handle, set()) | self.corrupt.get(handle, set())
+            holders |= {n for n, doomed in self.pending_deletes.items() if handle in doomed}
             targets = choose_targets(
                 replication - live_count,
                 [
@@ -514,18 +524,21 @@ class NamenodeState:
         excess = len(live) - replication
         while excess > 0:
             hosts = [self.datanodes[n].host for n in live]
-            # Drop a copy that shares its host with another first, then the busiest node.
+            # Drop a copy that shares its host with another first, then the busiest node's,
+            # counting the copies already doomed this round (assigned goes down), so that
+            # the excess of a returning datanode is taken evenly from everyone.
             victim = max(
                 live,
                 key=lambda n: (
                     hosts.count(self.datanodes[n].host),
-                    self.datanodes[n].reported_chunks,
+                    self.datanodes[n].reported_chunks + self.datanodes[n].assigned,
                     n,
                 ),
             )
             live.remove(victim)
             self._remove_location(handle, victim)
             self.pending_deletes[victim].add(handle)
+            self.datanodes[victim].assigned -= 1
             events.append(f"chunk {handle:016x} has an excess replica: deleting it on {victim}")
             excess -= 1
         return events

@@ -27,22 +27,40 @@ def config_with(**sections: dict[str, object]) -> ClusterConfig:
     return config.validate()
 
 
-def test_table_has_zookeeper_namenode_and_datanodes_in_start_order() -> None:
-    table = process_table(config_with(gfs={"datanodes": 3, "replication": 2}))
+def test_table_has_every_process_in_start_order() -> None:
+    table = process_table(
+        config_with(gfs={"datanodes": 3, "replication": 2}, mr={"masters": 2, "workers": 2})
+    )
     assert [(s.name, s.role) for s in table] == [
         ("zookeeper", "zookeeper"),
         ("namenode", "namenode"),
         ("datanode-0", "datanode"),
         ("datanode-1", "datanode"),
         ("datanode-2", "datanode"),
+        ("master-0", "master"),
+        ("master-1", "master"),
+        ("worker-0", "worker"),
+        ("worker-1", "worker"),
     ]
     assert table[0].module is None
-    assert {s.module for s in table[1:]} == {"gfs.namenode", "gfs.datanode"}
+    assert {s.module for s in table[1:]} == {
+        "gfs.namenode",
+        "gfs.datanode",
+        "mr.master",
+        "mr.worker",
+    }
     assert [[s.name for s in stage] for stage in stages(table)] == [
         ["zookeeper"],
         ["namenode"],
         ["datanode-0", "datanode-1", "datanode-2"],
+        ["master-0", "master-1"],
+        ["worker-0", "worker-1"],
     ]
+
+
+def test_table_without_mapreduce() -> None:
+    table = process_table(config_with(mr={"masters": 0, "workers": 0}))
+    assert [s.role for s in table] == ["zookeeper", "namenode"] + ["datanode"] * 4
 
 
 def test_external_ensemble_means_no_local_zookeeper() -> None:

@@ -1,0 +1,652 @@
+"""The master's decisions (pure): jobs, tasks, attempts and workers.
+
+No sockets, threads or clocks: the service feeds events (submit, register, heartbeat,
+commit request, tick) with `now` and carries out what comes back (assignments, kills, map
+locations for reducers, job commits). Everything here is unit-tested without a cluster.
+
+Life of a task: PENDING -> RUNNING (one or more attempts) -> DONE, or FAILED after
+`max_attempts` failed attempts (which fails the job). A map is DONE when an attempt
+reports success (its output stays on that worker's disk); a reduce is DONE when the one
+attempt granted the commit has renamed its output into place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+MAP, REDUCE = "map", "reduce"
+# Job states
+PENDING, RUNNING, SUCCEEDED, FAILED, KILLED = "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "KILLED"
+TERMINAL = (SUCCEEDED, FAILED, KILLED)
+# Task states (PENDING and RUNNING shared with jobs)
+DONE = "DONE"
+# Attempt states (RUNNING, SUCCEEDED, FAILED, KILLED shared)
+LOST = "LOST"
+
+MAX_EVENTS = 200
+FETCH_FAILURES_BEFORE_REEXECUTION = 3
+# Speculation (LATE): back up a task whose projected time left exceeds this many typical
+# task durations of its phase, once it has run at least one typical duration.
+SLOW_FACTOR = 1.5
+BACKUP_SHARE = 0.1  # at most this share of all slots (at least one) runs backups
+
+
+@dataclass(frozen=True)
+class MapSplit:
+    path: str
+    offset: int
+    length: int
+    hosts: tuple[str, ...]  # host labels of the datanodes holding the split's data
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    name: str
+    inputs: tuple[str, ...]
+    output: str
+    reducers: int
+    params: dict[str, str]
+    input_format: str
+    max_attempts: int
+    speculation: bool
+    code_path: str
+
+
+@dataclass(frozen=True)
+class AttemptRef:
+    job_id: str
+    task: str
+    attempt: int
+
+
+@dataclass
+class Attempt:
+    ref: AttemptRef
+    worker: str
+    start: float
+    speculative: bool = False
+    data_local: bool = False
+    state: str = RUNNING
+    end: float = 0.0
+    progress: float = 0.0
+    progress_at: float = 0.0  # when progress last moved (hung-attempt detection)
+    error: str = ""
+    traceback: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+    seen_running: bool = False  # the worker has listed it as running at least once
+
+
+@dataclass
+class Task:
+    job_id: str
+    task_id: str
+    kind: str
+    index: int
+    split: MapSplit | None = None
+    state: str = PENDING
+    attempts: list[Attempt] = field(default_factory=list)
+    failures: int = 0
+    failed_on: set[str] = field(default_factory=set)
+    winner: Attempt | None = None  # the attempt whose output counts
+    committing: int | None = None  # reduce attempt holding the commit grant
+    fetch_failures: int = 0
+
+    def running(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.state == RUNNING]
+
+    def progress(self) -> float:
+        if self.state == DONE:
+            return 1.0
+        return max((a.progress for a in self.running()), default=0.0)
+
+
+@dataclass
+class Job:
+    spec: JobSpec
+    maps: list[Task]
+    reduces: list[Task]
+    submitted: float
+    state: str = PENDING
+    started: float = 0.0
+    finished: float = 0.0
+    error: str = ""
+    traceback: str = ""
+    events: list[str] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    map_generation: int = 0  # bumps whenever the set of finished map outputs changes
+    committing: bool = False
+    maps_done_at: float = 0.0  # when the last map finished (reduces wait for it)
+
+    @property
+    def job_id(self) -> str:
+        return self.spec.job_id
+
+    def tasks(self) -> list[Task]:
+        return self.maps + self.reduces
+
+    def task(self, task_id: str) -> Task | None:
+        kind, _, index = task_id.partition("-")
+        tasks = self.maps if kind == "m" else self.reduces if kind == "r" else []
+        try:
+            task = tasks[int(index)]
+        except (ValueError, IndexError):
+            return None
+        return task if task.task_id == task_id else None
+
+    def map_progress(self) -> float:
+        if not self.maps:
+            return 1.0 if self.state != PENDING else 0.0
+        return sum(t.progress() for t in self.maps) / len(self.maps)
+
+    def reduce_progress(self) -> float:
+        return sum(t.progress() for t in self.reduces) / len(self.reduces) if self.reduces else 1.0
+
+    def event(self, now: float, text: str) -> None:
+        self.events.append(f"{now:.3f} {text}")
+        del self.events[:-MAX_EVENTS]
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + amount
+
+
+@dataclass
+class Worker:
+    name: str
+    address: str
+    host: str
+    slots: int
+    incarnation: str
+    last_seen: float
+    alive: bool = True
+    told_to_drop: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class AttemptReport:
+    """What a worker says about one finished attempt."""
+
+    ref: AttemptRef
+    ok: bool
+    error: str = ""
+    traceback: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assign:
+    job: Job
+    task: Task
+    attempt: Attempt
+
+
+@dataclass(frozen=True)
+class MapLocation:
+    task: str
+    attempt: int
+    worker: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Locations:
+    reducer: AttemptRef
+    generation: int
+    maps: list[MapLocation]
+
+
+@dataclass
+class HeartbeatResult:
+    reregister: bool = False
+    assign: list[Assign] = field(default_factory=list)
+    kill: list[AttemptRef] = field(default_factory=list)
+    locations: list[Locations] = field(default_factory=list)
+    drop_jobs: list[str] = field(default_factory=list)
+
+
+def task_id(kind: str, index: int) -> str:
+    return f"{'m' if kind == MAP else 'r'}-{index:05d}"
+
+
+class Scheduler:
+    def __init__(
+        self, *, dead_after: float, assign_grace: float = 5.0, task_timeout: float = 600.0
+    ) -> None:
+        self.dead_after = dead_after
+        self.task_timeout = task_timeout
+        # An assignment the worker never lists as running within this time was lost on the
+        # way (a reply that never arrived); the task is then given out again.
+        self.assign_grace = assign_grace
+        self.jobs: dict[str, Job] = {}  # insertion order = FIFO order
+        self.workers: dict[str, Worker] = {}
+
+    # ---- jobs ----
+    def submit(self, spec: JobSpec, splits: Iterable[MapSplit], now: float) -> Job:
+        if spec.job_id in self.jobs:
+            raise ValueError(f"job {spec.job_id} exists")
+        maps = [
+            Task(spec.job_id, task_id(MAP, i), MAP, i, split=split)
+            for i, split in enumerate(splits)
+        ]
+        reduces = [Task(spec.job_id, task_id(REDUCE, r), REDUCE, r) for r in range(spec.reducers)]
+        job = Job(spec, maps, reduces, submitted=now)
+        job.event(now, f"submitted: {len(maps)} maps, {len(reduces)} reduces")
+        self.jobs[spec.job_id] = job
+        return job
+
+    def kill_job(self, job_id: str, now: float) -> Job:
+        job = self.jobs[job_id]
+        if job.state not in TERMINAL:
+            self._end_job(job, KILLED, now, "killed by the user")
+        return job
+
+    def _end_job(self, job: Job, state: str, now: float, error: str = "", tb: str = "") -> None:
+        job.state, job.finished = state, now
+        job.error, job.traceback = error, tb
+        for task in job.tasks():
+            for attempt in task.running():
+                self._close(job, attempt, KILLED, now)
+        job.event(now, f"job {state}{': ' + error if error else ''}")
+
+    def job_committed(self, job_id: str, ok: bool, now: float, error: str = "") -> None:
+        job = self.jobs[job_id]
+        job.committing = False
+        if job.state in TERMINAL:
+            return
+        if ok:
+            self._end_job(job, SUCCEEDED, now)
+        else:
+            self._end_job(job, FAILED, now, f"job commit failed: {error}")
+
+    # ---- workers ----
+    def register(
+        self, name: str, address: str, host: str, slots: int, incarnation: str, now: float
+    ) -> None:
+        old = self.workers.get(name)
+        if old is not None and old.incarnation != incarnation and old.alive:
+            self._lose_worker(old, now, "restarted")
+        self.workers[name] = Worker(name, address, host, slots, incarnation, now)
+
+    def _lose_worker(self, worker: Worker, now: float, why: str) -> None:
+        worker.alive = False
+        for job in self.jobs.values():
+            if job.state in TERMINAL:
+                continue
+            lost_any = False
+            for task in job.tasks():
+                for attempt in task.running():
+                    if attempt.worker == worker.name:
+                        self._close(job, attempt, LOST, now, f"worker {worker.name} {why}")
+                        lost_any = True
+                        self._requeue(task)
+            rerun = [
+                t
+                for t in job.maps
+                if t.state == DONE and t.winner is not None and t.winner.worker == worker.name
+            ]
+            if rerun and any(r.state != DONE for r in job.reduces):
+                for task in rerun:
+                    self._reexecute_map(job, task, now, f"its output was on {worker.name}")
+            if lost_any or rerun:
+                job.event(now, f"lost {worker.name} ({why})")
+
+    def _reexecute_map(self, job: Job, task: Task, now: float, why: str) -> None:
+        task.state, task.winner, task.fetch_failures = PENDING, None, 0
+        job.map_generation += 1
+        job.count("reexecuted_maps")
+        job.event(now, f"re-executing {task.task_id} ({why})")
+
+    # ---- heartbeats ----
+    def heartbeat(
+        self,
+        name: str,
+        incarnation: str,
+        running: dict[AttemptRef, tuple[float, int]],
+        finished: Iterable[AttemptReport],
+        fetch_failures: Iterable[tuple[AttemptRef, str, str]],
+        now: float,
+    ) -> HeartbeatResult:
+        """`running`: ref -> (progress, map generation known); `fetch_failures`:
+        (reducer ref, map task id, error)."""
+        worker = self.workers.get(name)
+        if worker is None or worker.incarnation != incarnation or not worker.alive:
+            return HeartbeatResult(reregister=True)
+        worker.last_seen = now
+        result = HeartbeatResult()
+        for report in finished:
+            self._finished(report, now)
+        for reducer, map_task, error in fetch_failures:
+            self._fetch_failed(reducer, map_task, error, now)
+
+        # Reconcile what the worker runs with what we think it runs.
+        mine = {
+            a.ref: a
+            for job in self.jobs.values()
+            for task in job.tasks()
+            for a in task.attempts
+            if a.worker == name
+        }
+        for ref, (progress, generation) in running.items():
+            attempt = mine.get(ref)
+            if attempt is None or attempt.state != RUNNING:
+                result.kill.append(ref)
+                continue
+            attempt.seen_running = True
+            if progress > attempt.progress:
+                attempt.progress, attempt.progress_at = min(progress, 1.0), now
+            job = self.jobs[ref.job_id]
+            if ref.task.startswith("r-") and generation != job.map_generation:
+                result.locations.append(self._locations(job, ref))
+        finished_refs = {r.ref for r in finished}
+        for ref, attempt in mine.items():
+            if (
+                attempt.state == RUNNING
+                and ref not in running
+                and ref not in finished_refs
+                and (attempt.seen_running or now - attempt.start > self.assign_grace)
+            ):
+                job = self.jobs[ref.job_id]
+                self._close(job, attempt, LOST, now, "the worker no longer runs it")
+                task = job.task(ref.task)
+                assert task is not None
+                self._requeue(task)
+
+        busy = sum(1 for a in mine.values() if a.state == RUNNING)
+        for _ in range(max(0, worker.slots - busy)):
+            picked = self._pick(worker, now)
+            if picked is None:
+                break
+            result.assign.append(picked)
+            if picked.task.kind == REDUCE:
+                result.locations.append(self._locations(picked.job, picked.attempt.ref))
+        for job in self.jobs.values():
+            if job.state in TERMINAL and job.job_id not in worker.told_to_drop:
+                worker.told_to_drop.add(job.job_id)
+                result.drop_jobs.append(job.job_id)
+        return result
+
+    def _locations(self, job: Job, reducer: AttemptRef) -> Locations:
+        maps = []
+        for task in job.maps:
+            if task.state == DONE and task.winner is not None:
+                holder = self.workers.get(task.winner.worker)
+                address = holder.address if holder else ""
+                maps.append(
+                    MapLocation(task.task_id, task.winner.ref.attempt, task.winner.worker, address)
+                )
+        return Locations(reducer, job.map_generation, maps)
+
+    def _finished(self, report: AttemptReport, now: float) -> None:
+        job = self.jobs.get(report.ref.job_id)
+        task = job.task(report.ref.task) if job else None
+        if job is None or task is None:
+            return
+        attempt = next((a for a in task.attempts if a.ref == report.ref), None)
+        if attempt is None or attempt.state != RUNNING:
+            return  # a late report of an attempt we already gave up on
+        if report.ok:
+            attempt.counters = dict(report.counters)
+            if task.kind == MAP:
+                self._close(job, attempt, SUCCEEDED, now)
+                if task.state != DONE:
+                    self._task_done(job, task, attempt, now)
+            elif task.state == DONE and task.winner is attempt:
+                self._close(job, attempt, SUCCEEDED, now)
+            else:
+                # A reduce is done only through a granted commit; success without one means
+                # its output was not committed (another attempt won, or it never asked).
+                self._close(job, attempt, KILLED, now, "finished without a commit")
+                self._requeue(task)
+            return
+        self._close(job, attempt, FAILED, now, report.error, report.traceback)
+        if task.state == DONE or job.state in TERMINAL:
+            return
+        task.failures += 1
+        task.failed_on.add(attempt.worker)
+        if task.committing == attempt.ref.attempt:
+            task.committing = None
+        if task.failures >= job.spec.max_attempts:
+            reasons = "; ".join(
+                f"attempt {a.ref.attempt} on {a.worker}: {a.error}"
+                for a in task.attempts
+                if a.state == FAILED
+            )
+            self._end_job(
+                job,
+                FAILED,
+                now,
+                f"task {task.task_id} failed {task.failures} times: {reasons}",
+                report.traceback,
+            )
+        else:
+            job.event(now, f"{task.task_id} attempt {attempt.ref.attempt} failed: {report.error}")
+            self._requeue(task)
+
+    def _task_done(self, job: Job, task: Task, attempt: Attempt, now: float) -> None:
+        task.state, task.winner = DONE, attempt
+        for name, value in attempt.counters.items():
+            job.count(name, value)
+        for other in task.running():
+            if attempt.speculative:
+                # The backup won: it saved the original's projected time left.
+                left = self._time_left(other, now, 0.0) or 0.0
+                job.count("backups_won")
+                job.count("backup_ms_saved", int(left * 1000))
+                job.event(now, f"backup attempt {attempt.ref.attempt} of {task.task_id} won")
+            elif other.speculative:
+                job.count("backups_killed")
+            self._close(job, other, KILLED, now, f"attempt {attempt.ref.attempt} finished first")
+        if task.kind == MAP:
+            job.map_generation += 1
+            if all(t.state == DONE for t in job.maps):
+                job.maps_done_at = now
+
+    def _fetch_failed(self, reducer: AttemptRef, map_task: str, error: str, now: float) -> None:
+        job = self.jobs.get(reducer.job_id)
+        task = job.task(map_task) if job else None
+        if job is None or task is None or task.state != DONE or task.winner is None:
+            return
+        task.fetch_failures += 1
+        holder = self.workers.get(task.winner.worker)
+        if (
+            holder is None
+            or not holder.alive
+            or task.fetch_failures >= FETCH_FAILURES_BEFORE_REEXECUTION
+        ):
+            self._reexecute_map(job, task, now, f"reducers could not fetch its output: {error}")
+
+    def _close(
+        self, job: Job, attempt: Attempt, state: str, now: float, error: str = "", tb: str = ""
+    ) -> None:
+        attempt.state, attempt.end = state, now
+        if error:
+            attempt.error = error
+        if tb:
+            attempt.traceback = tb
+        counter = {FAILED: "failed_attempts", KILLED: "killed_attempts", LOST: "lost_attempts"}
+        if state in counter:
+            job.count(counter[state])
+
+    def _requeue(self, task: Task) -> None:
+        if task.state == RUNNING and not task.running():
+            task.state = PENDING
+
+    # ---- assignment ----
+    def _pick(self, worker: Worker, now: float) -> Assign | None:
+        """The next attempt for a free slot of `worker`: FIFO over jobs, maps before reduces,
+        data-local maps first, never a worker where the task already failed if another can
+        take it."""
+        alive = [w for w in self.workers.values() if w.alive]
+        for job in self.jobs.values():
+            if job.state in TERMINAL or job.committing:
+                continue
+            pending_maps = [t for t in job.maps if t.state == PENDING]
+            candidates = [t for t in pending_maps if self._may_run(t, worker, alive)]
+            local = [t for t in candidates if t.split and worker.host in t.split.hosts]
+            choice = (local or candidates or [None])[0]
+            if choice is None and not pending_maps:
+                # Reduces start once every map is out, so they fetch while the last maps run.
+                reduces = [t for t in job.reduces if t.state == PENDING]
+                choice = next((t for t in reduces if self._may_run(t, worker, alive)), None)
+            if choice is not None:
+                return self._launch(job, choice, worker, now, speculative=False)
+        return self._pick_backup(worker, now)
+
+    def _pick_backup(self, worker: Worker, now: float) -> Assign | None:
+        """A backup attempt for the straggler with the longest projected time left (LATE),
+        only when nothing else needs the slot."""
+        slots = sum(w.slots for w in self.workers.values() if w.alive)
+        running_backups = sum(
+            1
+            for job in self.jobs.values()
+            for task in job.tasks()
+            for a in task.running()
+            if a.speculative
+        )
+        if running_backups >= max(1, int(slots * BACKUP_SHARE)):
+            return None
+        best: tuple[float, Job, Task] | None = None
+        for job in self.jobs.values():
+            if job.state != RUNNING or job.committing or not job.spec.speculation:
+                continue
+            phase = job.maps if any(t.state != DONE for t in job.maps) else job.reduces
+            if any(t.state == PENDING for t in phase):
+                continue
+            typical = self._typical_duration(phase)
+            if typical is None:
+                continue
+            for task in phase:
+                running = task.running()
+                if (
+                    task.state != RUNNING
+                    or len(running) != 1
+                    or any(a.speculative for a in task.attempts)
+                    or running[0].worker == worker.name
+                    or (task.kind == REDUCE and task.committing is not None)
+                ):
+                    continue
+                left = self._time_left(running[0], now, typical)
+                if left is not None and left > SLOW_FACTOR * typical:
+                    if best is None or left > best[0]:
+                        best = (left, job, task)
+        if best is None:
+            return None
+        left, job, task = best
+        assign = self._launch(job, task, worker, now, speculative=True)
+        job.count("backups_launched")
+        job.event(
+            now,
+            f"backup attempt of {task.task_id} on {worker.name} "
+            f"(about {left:.1f}s left on {task.running()[0].worker})",
+        )
+        return assign
+
+    @staticmethod
+    def _typical_duration(phase: list[Task]) -> float | None:
+        durations = sorted(
+            t.winner.end - t.winner.start for t in phase if t.state == DONE and t.winner
+        )
+        return durations[len(durations) // 2] if durations else None
+
+    @staticmethod
+    def _time_left(attempt: Attempt, now: float, typical: float) -> float | None:
+        """Projected seconds left: from the progress rate, or from the elapsed time when
+        the attempt reports no progress. None while it has not run a typical duration."""
+        elapsed = now - attempt.start
+        if elapsed < typical:
+            return None
+        if attempt.progress <= 0.0:
+            return elapsed
+        return elapsed * (1.0 - attempt.progress) / attempt.progress
+
+    @staticmethod
+    def _may_run(task: Task, worker: Worker, alive: list[Worker]) -> bool:
+        if worker.name not in task.failed_on:
+            return True
+        return all(w.name in task.failed_on for w in alive)
+
+    def _launch(
+        self, job: Job, task: Task, worker: Worker, now: float, speculative: bool
+    ) -> Assign:
+        ref = AttemptRef(job.job_id, task.task_id, len(task.attempts))
+        local = bool(task.split and worker.host in task.split.hosts)
+        attempt = Attempt(
+            ref, worker.name, now, speculative=speculative, data_local=local, progress_at=now
+        )
+        task.attempts.append(attempt)
+        task.state = RUNNING
+        if job.state == PENDING:
+            job.state, job.started = RUNNING, now
+            job.event(now, "running")
+        if task.kind == MAP:
+            job.count("launched_maps")
+            job.count("data_local_maps" if local else "remote_maps")
+        else:
+            job.count("launched_reduces")
+        return Assign(job, task, attempt)
+
+    # ---- commits ----
+    def request_commit(self, ref: AttemptRef, now: float) -> tuple[bool, str]:
+        """Exactly one attempt of a reduce may commit its output."""
+        job = self.jobs.get(ref.job_id)
+        task = job.task(ref.task) if job else None
+        if job is None or task is None or task.kind != REDUCE:
+            return False, "unknown reduce task"
+        if job.state in TERMINAL:
+            return False, f"job is {job.state}"
+        attempt = next((a for a in task.attempts if a.ref == ref), None)
+        if attempt is None or attempt.state != RUNNING:
+            return False, "attempt is no longer running"
+        if task.state == DONE:
+            return False, "another attempt already committed"
+        if task.committing is not None and task.committing != ref.attempt:
+            return False, f"attempt {task.committing} is committing"
+        task.committing = ref.attempt
+        return True, ""
+
+    def commit_done(self, ref: AttemptRef, ok: bool, now: float, error: str = "") -> None:
+        job = self.jobs[ref.job_id]
+        task = job.task(ref.task)
+        assert task is not None
+        task.committing = None
+        attempt = next(a for a in task.attempts if a.ref == ref)
+        if ok:
+            self._task_done(job, task, attempt, now)
+        elif attempt.state == RUNNING:
+            self._finished(AttemptReport(ref, False, f"commit failed: {error}"), now)
+
+    # ---- time ----
+    def tick(self, now: float) -> list[Job]:
+        """Declare silent workers lost, fail hung attempts; return jobs whose every task is
+        done (to commit)."""
+        for worker in list(self.workers.values()):
+            if worker.alive and now - worker.last_seen > self.dead_after:
+                self._lose_worker(worker, now, f"no heartbeat for {now - worker.last_seen:.1f}s")
+        for job in self.jobs.values():
+            if job.state != RUNNING:
+                continue
+            maps_done = all(t.state == DONE for t in job.maps)
+            for task in job.tasks():
+                if task.kind == REDUCE and not maps_done:
+                    continue  # waiting for maps is not hanging
+                for attempt in task.running():
+                    since = max(attempt.progress_at, attempt.start)
+                    if task.kind == REDUCE:
+                        since = max(since, job.maps_done_at)
+                    silent = now - since
+                    if silent > self.task_timeout:
+                        self._finished(
+                            AttemptReport(
+                                attempt.ref, False, f"no progress for {silent:.0f}s: killed"
+                            ),
+                            now,
+                        )
+        ready = []
+        for job in self.jobs.values():
+            if job.state == RUNNING and not job.committing:
+                if all(t.state == DONE for t in job.tasks()):
+                    job.committing = True
+                    job.event(now, "all tasks done: committing the output")
+                    ready.append(job)
+        return ready

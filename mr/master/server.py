@@ -1,0 +1,462 @@
+"""The master process: a thin gRPC adapter around the Scheduler, plus the GFS work it orders.
+
+GFS layout of a job (everything under /.mr is the framework's):
+    /.mr/jobs/<job_id>/job.pkl          the pickled job code (workers load it from here)
+    /.mr/jobs/<job_id>/tmp/             reduce attempts' temp outputs
+    /.mr/jobs/<job_id>/output/          committed parts (one rename per reduce commit)
+The job commits by writing output/_SUCCESS and renaming output/ onto the user's output
+path in one atomic namespace operation: the output appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from gfs import paths, rpc
+from gfs.client import GfsClient
+from gfs.config import ClusterConfig
+from gfs.errors import GfsError, NotFound
+from mr.master.scheduler import (
+    MAP,
+    TERMINAL,
+    AttemptRef,
+    AttemptReport,
+    Job,
+    JobSpec,
+    MapSplit,
+    Scheduler,
+)
+from mr.proto import mr_pb2, mr_pb2_grpc
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SYSTEM_DIR = "/.mr/jobs"
+INPUT_FORMATS = ("lines", "files")
+
+
+def job_dir(job_id: str) -> str:
+    return f"{SYSTEM_DIR}/{job_id}"
+
+
+def new_job_id(now: float) -> str:
+    return time.strftime("job-%Y%m%d-%H%M%S-", time.gmtime(now)) + secrets.token_hex(2)
+
+
+def hidden(name: str) -> bool:
+    return name.startswith(("_", "."))
+
+
+class SubmitError(GfsError):
+    pass
+
+
+class MasterCore:
+    """Scheduler + the GFS side effects of its decisions, under one lock."""
+
+    def __init__(self, config: ClusterConfig, gfs: GfsClient, epoch: int, name: str) -> None:
+        self.name = name
+        self.config = config
+        self.gfs = gfs
+        self.epoch = epoch
+        self.lock = threading.Lock()
+        self.scheduler = Scheduler(
+            dead_after=config.mr.dead_after, task_timeout=config.mr.task_timeout
+        )
+        self.active = threading.Event()
+
+    def call(self, fn: Callable[[Scheduler, float], T]) -> T:
+        with self.lock:
+            return fn(self.scheduler, time.time())
+
+    # ---- submit ----
+    def expand_inputs(self, inputs: list[str]) -> list[str]:
+        files: list[str] = []
+        for raw in inputs:
+            path = paths.normalize(raw)
+            try:
+                status = self.gfs.status(path)
+            except NotFound:
+                raise NotFound(f"input {path}: no such file or directory") from None
+            if not status.is_dir:
+                files.append(path)
+                continue
+            for entry in self.gfs.ls(path, recursive=True):
+                relative = entry.path[len(path) :].strip("/").split("/")
+                if not entry.is_dir and not any(hidden(part) for part in relative):
+                    files.append(entry.path)
+        return sorted(dict.fromkeys(files))
+
+    def splits(self, files: list[str], input_format: str) -> list[MapSplit]:
+        splits = []
+        for path in files:
+            status, chunks = self.gfs.stat(path)
+            if input_format == "files":
+                hosts = {r.host for c in chunks for r in c.replicas}
+                splits.append(MapSplit(path, 0, status.size, tuple(sorted(hosts))))
+                continue
+            for chunk in chunks:
+                if chunk.size:
+                    hosts = tuple(sorted({r.host for r in chunk.replicas}))
+                    splits.append(MapSplit(path, chunk.offset, chunk.size, hosts))
+        return splits
+
+    def submit(self, request: mr_pb2.SubmitRequest) -> str:
+        raw = request.spec
+        if not raw.inputs:
+            raise SubmitError("no input given")
+        output = paths.normalize(raw.output)
+        if raw.input_format not in INPUT_FORMATS:
+            raise SubmitError(f"unknown INPUT_FORMAT {raw.input_format!r} (lines or files)")
+        if raw.reducers < 1:
+            raise SubmitError("the number of reducers must be >= 1")
+        if not request.code:
+            raise SubmitError("no job code")
+        if self.gfs.exists(output):
+            raise SubmitError(f"output {output} already exists")
+        files = self.expand_inputs(list(raw.inputs))
+        splits = self.splits(files, raw.input_format)
+        now = time.time()
+        job_id = new_job_id(now)
+        code_path = f"{job_dir(job_id)}/job.pkl"
+        self.gfs.mkdir(f"{job_dir(job_id)}/tmp", parents=True)
+        self.gfs.mkdir(f"{job_dir(job_id)}/output", parents=True)
+        writer = self.gfs.create(code_path)
+        writer.write(request.code)
+        writer.close()
+        spec = JobSpec(
+            job_id=job_id,
+            name=raw.name or job_id,
+            inputs=tuple(raw.inputs),
+            output=output,
+            reducers=raw.reducers,
+            params=dict(raw.params),
+            input_format=raw.input_format,
+            max_attempts=raw.max_attempts or self.config.mr.max_attempts,
+            speculation=raw.speculation,
+            code_path=code_path,
+        )
+        self.call(lambda s, now: s.submit(spec, splits, now))
+        logger.info(
+            "job %s (%s) submitted: %d input files, %d maps, %d reduces -> %s",
+            job_id,
+            spec.name,
+            len(files),
+            len(splits),
+            spec.reducers,
+            output,
+        )
+        return job_id
+
+    # ---- commits ----
+    def commit(self, ref: AttemptRef, temp_path: str) -> tuple[bool, str]:
+        granted, reason = self.call(lambda s, now: s.request_commit(ref, now))
+        if not granted:
+            logger.info(
+                "commit of %s/%s attempt %d refused: %s", ref.job_id, ref.task, ref.attempt, reason
+            )
+            return False, reason
+        part = f"{job_dir(ref.job_id)}/output/part-{int(ref.task[2:]):05d}"
+        try:
+            self.gfs.rename(paths.normalize(temp_path), part)
+        except GfsError as exc:
+            error = str(exc)
+            self.call(lambda s, now: s.commit_done(ref, False, now, error))
+            logger.warning("commit of %s/%s failed: %s", ref.job_id, ref.task, error)
+            return False, error
+        self.call(lambda s, now: s.commit_done(ref, True, now))
+        logger.info("%s/%s committed by attempt %d", ref.job_id, ref.task, ref.attempt)
+        return True, ""
+
+    def commit_job(self, job: Job) -> None:
+        """Publish the output: _SUCCESS, then one rename of the whole directory."""
+        staged = f"{job_dir(job.job_id)}/output"
+        try:
+            self.gfs.create(f"{staged}/_SUCCESS").close()
+            parent = paths.parent(job.spec.output)
+            if parent != "/":
+                self.gfs.mkdir(parent, parents=True)
+            self.gfs.rename(staged, job.spec.output)
+        except GfsError as exc:
+            error = str(exc)
+            logger.error("job %s: commit failed: %s", job.job_id, error)
+            self.call(lambda s, now: s.job_committed(job.job_id, False, now, error))
+        else:
+            self.call(lambda s, now: s.job_committed(job.job_id, True, now))
+            logger.info("job %s SUCCEEDED: output in %s", job.job_id, job.spec.output)
+        self.cleanup(job.job_id)
+
+    def cleanup(self, job_id: str) -> None:
+        try:
+            self.gfs.delete(job_dir(job_id), recursive=True)
+        except GfsError as exc:
+            logger.info("job %s: cleanup of %s: %s", job_id, job_dir(job_id), exc)
+
+    def tick(self) -> None:
+        with self.lock:
+            before = {j.job_id: j.state for j in self.scheduler.jobs.values()}
+            ready = self.scheduler.tick(time.time())
+            ended = [
+                j
+                for j in self.scheduler.jobs.values()
+                if j.state in TERMINAL and before.get(j.job_id) not in TERMINAL
+            ]
+        for job in ready:
+            threading.Thread(
+                target=self.commit_job, args=(job,), name="commit", daemon=True
+            ).start()
+        for job in ended:
+            logger.info("job %s %s: %s", job.job_id, job.state, job.error)
+            self.cleanup(job.job_id)
+
+
+# ---- protobuf conversion ----
+def job_status_pb(job: Job, with_attempts: bool = True) -> mr_pb2.JobStatus:
+    status = mr_pb2.JobStatus(
+        job_id=job.job_id,
+        name=job.spec.name,
+        state=job.state,
+        map_progress=job.map_progress(),
+        reduce_progress=job.reduce_progress(),
+        counters=job.counters,
+        error=job.error,
+        traceback=job.traceback,
+        maps_total=len(job.maps),
+        maps_done=sum(1 for t in job.maps if t.state == "DONE"),
+        reduces_total=len(job.reduces),
+        reduces_done=sum(1 for t in job.reduces if t.state == "DONE"),
+        submitted=job.submitted,
+        started=job.started,
+        finished=job.finished,
+        output=job.spec.output,
+        events=job.events[-50:],
+    )
+    if with_attempts:
+        for task in job.tasks():
+            for a in task.attempts:
+                status.attempts.append(
+                    mr_pb2.AttemptInfo(
+                        task=task.task_id,
+                        attempt=a.ref.attempt,
+                        worker=a.worker,
+                        state=a.state,
+                        speculative=a.speculative,
+                        error=a.error,
+                        traceback=a.traceback,
+                        start=a.start,
+                        end=a.end,
+                        progress=a.progress,
+                        data_local=a.data_local,
+                    )
+                )
+    return status
+
+
+def ref_pb(ref: AttemptRef) -> mr_pb2.AttemptRef:
+    return mr_pb2.AttemptRef(job_id=ref.job_id, task=ref.task, attempt=ref.attempt)
+
+
+def ref_from_pb(ref: mr_pb2.AttemptRef) -> AttemptRef:
+    return AttemptRef(ref.job_id, ref.task, ref.attempt)
+
+
+class MasterService(mr_pb2_grpc.MasterServicer):
+    def __init__(self, core: MasterCore) -> None:
+        self.core = core
+
+    def _guard(self, context: grpc.ServicerContext, fn: Callable[[], T]) -> T:
+        if not self.core.active.is_set():
+            context.abort(grpc.StatusCode.UNAVAILABLE, "this master is a standby")
+        try:
+            return fn()
+        except GfsError as exc:
+            rpc.abort(context, exc)
+
+    def _job(self, context: grpc.ServicerContext, job_id: str) -> Job:
+        job = self.core.scheduler.jobs.get(job_id)
+        if job is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"no job {job_id}")
+        assert job is not None
+        return job
+
+    def Workers(self, request, context):  # noqa: N802 (gRPC names)
+        def go() -> mr_pb2.WorkersReply:
+            with self.core.lock:
+                scheduler = self.core.scheduler
+                busy: dict[str, int] = {}
+                for job in scheduler.jobs.values():
+                    for task in job.tasks():
+                        for attempt in task.running():
+                            busy[attempt.worker] = busy.get(attempt.worker, 0) + 1
+                return mr_pb2.WorkersReply(
+                    epoch=self.core.epoch,
+                    master=self.core.name,
+                    workers=[
+                        mr_pb2.WorkerInfo(
+                            name=w.name,
+                            address=w.address,
+                            host=w.host,
+                            alive=w.alive,
+                            slots=w.slots,
+                            running=busy.get(w.name, 0),
+                        )
+                        for w in sorted(scheduler.workers.values(), key=lambda w: w.name)
+                    ],
+                )
+
+        return self._guard(context, go)
+
+    def Submit(self, request, context):  # noqa: N802
+        return self._guard(context, lambda: mr_pb2.SubmitReply(job_id=self.core.submit(request)))
+
+    def Jobs(self, request, context):  # noqa: N802
+        def go() -> mr_pb2.JobsReply:
+            with self.core.lock:
+                return mr_pb2.JobsReply(
+                    jobs=[job_status_pb(j, False) for j in self.core.scheduler.jobs.values()]
+                )
+
+        return self._guard(context, go)
+
+    def Status(self, request, context):  # noqa: N802
+        def go() -> mr_pb2.JobStatus:
+            with self.core.lock:
+                return job_status_pb(self._job(context, request.job_id))
+
+        return self._guard(context, go)
+
+    def Kill(self, request, context):  # noqa: N802
+        def go() -> mr_pb2.Empty:
+            with self.core.lock:
+                self._job(context, request.job_id)
+                self.core.scheduler.kill_job(request.job_id, time.time())
+            logger.info("job %s killed by the user", request.job_id)
+            return mr_pb2.Empty()
+
+        return self._guard(context, go)
+
+    def Register(self, request, context):  # noqa: N802
+        def go() -> mr_pb2.RegisterReply:
+            import sys
+
+            ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+            if request.python_version != ours:
+                return mr_pb2.RegisterReply(
+                    error=f"worker runs Python {request.python_version}, the master {ours}: "
+                    "job code is pickled for one Python version"
+                )
+            self.core.call(
+                lambda s, now: s.register(
+                    request.worker,
+                    request.address,
+                    request.host,
+                    request.slots,
+                    request.incarnation,
+                    now,
+                )
+            )
+            logger.info(
+                "%s registered at %s (host %s, %d slots)",
+                request.worker,
+                request.address,
+                request.host,
+                request.slots,
+            )
+            return mr_pb2.RegisterReply(epoch=self.core.epoch)
+
+        return self._guard(context, go)
+
+    def Heartbeat(self, request, context):  # noqa: N802
+        def go() -> mr_pb2.HeartbeatReply:
+            running = {ref_from_pb(r.ref): (r.progress, r.map_generation) for r in request.running}
+            finished = [
+                AttemptReport(ref_from_pb(f.ref), f.ok, f.error, f.traceback, dict(f.counters))
+                for f in request.finished
+            ]
+            failures = [
+                (ref_from_pb(f.reducer), f.map.task, f.error) for f in request.fetch_failures
+            ]
+            with self.core.lock:
+                result = self.core.scheduler.heartbeat(
+                    request.worker, request.incarnation, running, finished, failures, time.time()
+                )
+                reply = mr_pb2.HeartbeatReply(
+                    epoch=self.core.epoch,
+                    reregister=result.reregister,
+                    kill=[ref_pb(r) for r in result.kill],
+                    drop_jobs=result.drop_jobs,
+                )
+                for a in result.assign:
+                    spec = a.job.spec
+                    assignment = mr_pb2.Assignment(
+                        ref=ref_pb(a.attempt.ref),
+                        kind=a.task.kind,
+                        code_path=spec.code_path,
+                        params=spec.params,
+                        reducers=spec.reducers,
+                        input_format=spec.input_format,
+                        speculative=a.attempt.speculative,
+                    )
+                    if a.task.kind == MAP:
+                        assert a.task.split is not None
+                        assignment.path = a.task.split.path
+                        assignment.offset = a.task.split.offset
+                        assignment.length = a.task.split.length
+                    else:
+                        assignment.partition = a.task.index
+                        assignment.output_dir = f"{job_dir(spec.job_id)}/tmp"
+                        assignment.maps_total = len(a.job.maps)
+                    reply.assign.append(assignment)
+                    logger.info(
+                        "assign %s/%s attempt %d to %s%s",
+                        spec.job_id,
+                        a.task.task_id,
+                        a.attempt.ref.attempt,
+                        request.worker,
+                        " (data-local)" if a.attempt.data_local else "",
+                    )
+                for loc in result.locations:
+                    reply.maps.append(
+                        mr_pb2.MapLocations(
+                            reducer=ref_pb(loc.reducer),
+                            map_generation=loc.generation,
+                            maps=[
+                                mr_pb2.MapOutput(
+                                    task=m.task,
+                                    attempt=m.attempt,
+                                    worker=m.worker,
+                                    address=m.address,
+                                )
+                                for m in loc.maps
+                            ],
+                        )
+                    )
+            for report in finished:
+                if not report.ok:
+                    logger.info(
+                        "%s/%s attempt %d failed on %s: %s",
+                        report.ref.job_id,
+                        report.ref.task,
+                        report.ref.attempt,
+                        request.worker,
+                        report.error,
+                    )
+            return reply
+
+        return self._guard(context, go)
+
+    def Commit(self, request, context):  # noqa: N802
+        def go() -> mr_pb2.CommitReply:
+            if request.epoch != self.core.epoch:
+                return mr_pb2.CommitReply(granted=False, reason="stale master epoch")
+            granted, reason = self.core.commit(ref_from_pb(request.ref), request.temp_path)
+            return mr_pb2.CommitReply(granted=granted, reason=reason)
+
+        return self._guard(context, go)

@@ -1,0 +1,257 @@
+"""One task attempt, run in a child process of the worker, so user code that crashes, hangs
+or exits takes down only its own attempt.
+
+Talks to its parent over a pipe:
+    child -> parent  ("progress", fraction) | ("fetch_failed", map_task, map_attempt, error)
+                     | ("commit", gfs_temp_path) | ("done", result_fields)
+    parent -> child  ("maps", generation, [(task, attempt, worker, address)])
+                     | ("commit_reply", granted, reason)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from gfs import rpc
+from gfs.client import GfsClient
+from mr import records as record_readers
+from mr import runtime
+from mr.counters import Counters
+from mr.job import JobDefinition, loads_job
+from mr.proto import mr_pb2, mr_pb2_grpc
+
+PROGRESS_EVERY = 0.25  # seconds between progress messages
+FETCH_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster_dir: str
+    worker: str
+    host: str
+    root: str  # the worker's local data directory
+    memory_budget: int
+    secret: str
+
+
+class Reporter:
+    """Rate-limited progress messages to the parent."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.last = 0.0
+
+    def progress(self, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.conn.send(("progress", max(0.0, min(1.0, fraction))))
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def main(assignment_bytes: bytes, conn: Connection, settings: Settings) -> None:
+    assignment = mr_pb2.Assignment.FromString(assignment_bytes)
+    counters = Counters()
+    result: dict[str, Any]
+    try:
+        with GfsClient(settings.cluster_dir, client_host=settings.host) as gfs:
+            job = load_job(gfs, assignment, settings)
+            if assignment.kind == "map":
+                sizes = run_map_attempt(gfs, job, assignment, settings, counters, Reporter(conn))
+                result = {"ok": True, "partition_bytes": sizes}
+            else:
+                run_reduce_attempt(gfs, job, assignment, settings, counters, conn)
+                result = {"ok": True}
+    except Exception as exc:  # user code or framework: either way this attempt failed
+        result = {"ok": False, "error": one_line(exc), "traceback": traceback.format_exc()}
+    result["counters"] = counters.to_dict()
+    conn.send(("done", result))
+    conn.close()
+
+
+def load_job(gfs: GfsClient, assignment: mr_pb2.Assignment, settings: Settings) -> JobDefinition:
+    cache = Path(settings.root) / "jobs" / f"{assignment.ref.job_id}.pkl"
+    try:
+        blob = cache.read_bytes()
+    except FileNotFoundError:
+        blob = gfs.read_bytes(assignment.code_path)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
+        tmp.write_bytes(blob)
+        os.replace(tmp, cache)
+    return loads_job(blob)
+
+
+def run_map_attempt(
+    gfs: GfsClient,
+    job: JobDefinition,
+    assignment: mr_pb2.Assignment,
+    settings: Settings,
+    counters: Counters,
+    reporter: Reporter,
+) -> list[int]:
+    from mr.worker.server import mapout_dir
+
+    ref = assignment.ref
+    out_dir = mapout_dir(Path(settings.root), ref.job_id, ref.task, ref.attempt)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    status, chunks = gfs.stat(assignment.path)
+
+    def read(offset: int, length: int | None) -> Any:
+        return gfs.read_range(assignment.path, offset, length, chunks=chunks)
+
+    if assignment.input_format == "files":
+        records = record_readers.file_records(read, assignment.path, status.size)
+    else:
+        records = record_readers.line_records(
+            read, assignment.path, assignment.offset, assignment.length, status.size
+        )
+    parts = runtime.run_map(
+        job,
+        records,
+        assignment.reducers,
+        out_dir,
+        dict(assignment.params),
+        settings.memory_budget,
+        counters,
+        progress=reporter.progress,
+        split_bytes=assignment.length,
+    )
+    return [part.bytes for part in parts]
+
+
+class Shuffle:
+    """Fetches partition `r` of every finished map as its location becomes known."""
+
+    def __init__(self, assignment: mr_pb2.Assignment, settings: Settings, conn: Connection) -> None:
+        ref = assignment.ref
+        self.assignment = assignment
+        self.settings = settings
+        self.conn = conn
+        self.dir = Path(settings.root) / "shuffle" / ref.job_id / f"{ref.task}-a{ref.attempt}"
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.locations: dict[str, tuple[int, str]] = {}  # map task -> (attempt, address)
+        self.fetched: dict[str, tuple[int, Path]] = {}  # map task -> (attempt, local file)
+        self.retry_at: dict[str, float] = {}
+        self.channels: dict[str, Any] = {}
+        self.commit_reply: tuple[bool, str] | None = None
+
+    def handle(self, message: tuple[Any, ...]) -> None:
+        if message[0] == "maps":
+            _, _generation, maps = message
+            self.locations = {task: (attempt, address) for task, attempt, _w, address in maps}
+            for task, (attempt, path) in list(self.fetched.items()):
+                if self.locations.get(task, (attempt,))[0] != attempt:
+                    path.unlink(missing_ok=True)  # that map was re-executed: refetch
+                    del self.fetched[task]
+        elif message[0] == "commit_reply":
+            self.commit_reply = (message[1], message[2])
+
+    def poll(self, timeout: float) -> None:
+        if self.conn.poll(timeout):
+            self.handle(self.conn.recv())
+
+    def fetch_one(self, task: str, attempt: int, address: str) -> None:
+        channel = self.channels.get(address)
+        if channel is None:
+            channel = self.channels[address] = rpc.channel(address, self.settings.secret)
+        stub = mr_pb2_grpc.WorkerStub(channel)
+        path = self.dir / f"{task}-a{attempt}"
+        tmp = path.with_suffix(".part")
+        request = mr_pb2.FetchRequest(
+            job_id=self.assignment.ref.job_id,
+            map_task=task,
+            attempt=attempt,
+            partition=self.assignment.partition,
+        )
+        try:
+            with open(tmp, "wb") as out:
+                for frame in stub.FetchPartition(request, timeout=300):
+                    out.write(frame.data)
+        except grpc.RpcError as exc:
+            tmp.unlink(missing_ok=True)
+            self.retry_at[task] = time.monotonic() + FETCH_RETRY_SECONDS
+            self.conn.send(("fetch_failed", task, attempt, f"{exc.code()}: {exc.details()}"))
+            return
+        os.replace(tmp, path)
+        self.fetched[task] = (attempt, path)
+
+    def run(self, reporter: Reporter) -> list[Path]:
+        total = self.assignment.maps_total
+        while len(self.fetched) < total:
+            self.poll(0 if self.pending() else 0.2)
+            now = time.monotonic()
+            for task, (attempt, address) in list(self.locations.items()):
+                if task in self.fetched or self.retry_at.get(task, 0) > now:
+                    continue
+                self.fetch_one(task, attempt, address)
+                reporter.progress(0.5 * len(self.fetched) / max(total, 1))
+                while self.conn.poll(0):
+                    self.handle(self.conn.recv())
+        for channel in self.channels.values():
+            channel.close()
+        return [path for _task, (_attempt, path) in sorted(self.fetched.items())]
+
+    def pending(self) -> bool:
+        now = time.monotonic()
+        return any(t not in self.fetched and self.retry_at.get(t, 0) <= now for t in self.locations)
+
+    def ask_commit(self, temp_path: str) -> tuple[bool, str]:
+        self.conn.send(("commit", temp_path))
+        while self.commit_reply is None:
+            self.poll(1.0)
+        return self.commit_reply
+
+
+def run_reduce_attempt(
+    gfs: GfsClient,
+    job: JobDefinition,
+    assignment: mr_pb2.Assignment,
+    settings: Settings,
+    counters: Counters,
+    conn: Connection,
+) -> None:
+    ref = assignment.ref
+    reporter = Reporter(conn)
+    shuffle = Shuffle(assignment, settings, conn)
+    runs = shuffle.run(reporter)
+    temp_path = f"{assignment.output_dir}/{ref.task}-a{ref.attempt}"
+    writer = gfs.create(temp_path, overwrite=True)
+    try:
+        written = runtime.run_reduce(
+            job,
+            runs,
+            writer,
+            dict(assignment.params),
+            counters,
+            progress=lambda f: reporter.progress(0.5 + 0.5 * f),
+        )
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    counters.increment("gfs_bytes_written", written)
+    granted, reason = shuffle.ask_commit(temp_path)
+    shutil.rmtree(shuffle.dir, ignore_errors=True)
+    if not granted:
+        # Another attempt won (or the job ended): not a failure of this task. The master
+        # records this attempt as killed when it reports success without a commit.
+        try:
+            gfs.delete(temp_path)
+        except Exception:
+            pass  # the master deletes the job's temp directory at the end anyway

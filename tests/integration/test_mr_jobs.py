@@ -1,0 +1,160 @@
+"""MapReduce on a real local cluster: example jobs against sequential references, the
+contract's output format, locality, parallelism, failures, and refusals at submit."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((ROOT / "data" / "sample").glob("*.txt"))
+MR = {"masters": 1, "workers": 3}
+CHUNK = 128 * 1024  # the sample texts span many chunks, so lines cross chunk boundaries
+
+
+@pytest.fixture
+def mr_cluster(cluster_factory):
+    return cluster_factory(mr=MR, gfs={"chunk_size": CHUNK})
+
+
+def put_samples(cluster, remote: str = "/in", count: int = 3) -> list[Path]:
+    files = SAMPLES[:count]
+    cluster.gfs("mkdir", "-p", remote, check=True)
+    cluster.gfs("put", *map(str, files), remote + "/", check=True)
+    return files
+
+
+def read_parts(cluster, output: str) -> dict[str, str]:
+    listing = json.loads(cluster.gfs("ls", output, "--json", check=True).stdout)
+    names = sorted(Path(e["path"]).name for e in listing)
+    return {name: cluster.gfs("cat", f"{output}/{name}", check=True).stdout for name in names}
+
+
+def submit(cluster, *args: str, check: bool = True):
+    return cluster.mr("submit", *args, "--json", check=check, timeout=180)
+
+
+def check_parts(parts: dict[str, str], reducers: int) -> list[tuple[str, str]]:
+    """Contract: part-00000..part-{R-1} + empty _SUCCESS; keys ascend within a part; each
+    key in exactly one part. Returns every (key, value) line."""
+    assert sorted(parts) == sorted([f"part-{r:05d}" for r in range(reducers)] + ["_SUCCESS"])
+    assert parts["_SUCCESS"] == ""
+    seen: set[str] = set()
+    pairs = []
+    for name in sorted(parts):
+        if name == "_SUCCESS":
+            continue
+        keys = []
+        for line in parts[name].splitlines():
+            key, _, value = line.partition("\t")
+            keys.append(key)
+            pairs.append((key, value))
+        assert not seen & set(keys), f"a key appears in two parts ({name})"
+        seen |= set(keys)
+    return pairs
+
+
+def wordcount_reference(files: list[Path]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for path in files:
+        for line in path.read_text(errors="replace").splitlines():
+            counts.update(line.split())
+    return counts
+
+
+@pytest.mark.parametrize("reducers", [1, 3])
+def test_wordcount_matches_reference_and_contract(mr_cluster, reducers: int) -> None:
+    files = put_samples(mr_cluster)
+    result = submit(
+        mr_cluster,
+        "jobs/wordcount.py",
+        "--input",
+        "/in",
+        "--output",
+        "/out/wc",
+        "--reducers",
+        str(reducers),
+    )
+    status = json.loads(result.stdout)
+    assert result.returncode == 0, result.stderr
+    assert status["state"] == "SUCCEEDED"
+    pairs = check_parts(read_parts(mr_cluster, "/out/wc"), reducers)
+    got = {k: int(v) for k, v in pairs}
+    assert got == dict(wordcount_reference(files))
+    for name, part in read_parts(mr_cluster, "/out/wc").items():
+        keys = [line.split("\t")[0] for line in part.splitlines()]
+        assert keys == sorted(keys), f"{name} keys not ascending"
+    counters = status["counters"]
+    maps = [a for a in status["attempts"] if a["task"].startswith("m-")]
+    assert counters["map_input_records"] == sum(
+        len(f.read_text(errors="replace").splitlines()) for f in files
+    )
+    # No faults, no stragglers: every task ran exactly one attempt.
+    tasks = [a["task"] for a in status["attempts"]]
+    assert len(tasks) == len(set(tasks))
+    assert len(maps) > 3 and counters["data_local_maps"] > 0
+    assert counters["data_local_maps"] + counters.get("remote_maps", 0) == len(maps)
+
+
+def test_maps_run_in_parallel(mr_cluster) -> None:
+    put_samples(mr_cluster, count=2)
+    status = json.loads(
+        submit(mr_cluster, "jobs/wordcount.py", "--input", "/in", "--output", "/o").stdout
+    )
+    maps = sorted((a["start"], a["end"]) for a in status["attempts"] if a["task"].startswith("m-"))
+    overlaps = sum(1 for (s1, e1), (s2, _e2) in zip(maps, maps[1:], strict=False) if s2 < e1)
+    assert overlaps >= 1, maps
+
+
+def test_submit_refusals_write_nothing(mr_cluster, tmp_path: Path) -> None:
+    put_samples(mr_cluster, count=1)
+    before = mr_cluster.gfs("ls", "-R", "/", check=True).stdout
+    no_mapper = tmp_path / "nomapper.py"
+    no_mapper.write_text("def reducer(k, vs):\n    yield k, sum(vs)\n")
+    cases = [
+        (["jobs/wordcount.py", "--input", "/missing", "--output", "/o1"], r"/missing"),
+        (["jobs/wordcount.py", "--input", "/in", "--output", "/in"], r"exists"),
+        ([str(no_mapper), "--input", "/in", "--output", "/o2"], r"mapper"),
+        ([str(tmp_path / "absent.py"), "--input", "/in", "--output", "/o3"], r"absent\.py"),
+    ]
+    for args, pattern in cases:
+        result = mr_cluster.mr("submit", *args, timeout=60)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and re.search(pattern, lines[0]), result.stderr
+    assert mr_cluster.gfs("ls", "-R", "/", check=True).stdout == before
+
+
+def test_raising_mapper_fails_after_max_attempts(mr_cluster, tmp_path: Path) -> None:
+    put_samples(mr_cluster, count=1)
+    job = tmp_path / "boom.py"
+    job.write_text(
+        "def mapper(key, line):\n"
+        "    raise ValueError('bad record at ' + str(key[1]))\n"
+        "    yield\n"
+        "def reducer(key, values):\n"
+        "    yield key, sum(values)\n"
+    )
+    result = submit(
+        mr_cluster,
+        str(job),
+        "--input",
+        "/in",
+        "--output",
+        "/o",
+        "--max-attempts",
+        "2",
+        check=False,
+    )
+    assert result.returncode == 1
+    status = json.loads(result.stdout)
+    assert status["state"] == "FAILED"
+    assert "ValueError: bad record at" in status["error"]
+    assert "Traceback" in status["traceback"] and "boom.py" in status["traceback"]
+    failed = [a for a in status["attempts"] if a["state"] == "FAILED"]
+    assert failed and all("ValueError" in a["error"] for a in failed)
+    assert not mr_cluster.client().exists("/o")

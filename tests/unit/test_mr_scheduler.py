@@ -1,0 +1,330 @@
+"""The master's scheduler, driven by events and `now` (no sockets, no sleeps)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mr.master.scheduler import (
+    DONE,
+    FAILED,
+    KILLED,
+    LOST,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    AttemptRef,
+    AttemptReport,
+    HeartbeatResult,
+    JobSpec,
+    MapSplit,
+    Scheduler,
+)
+
+DEAD_AFTER = 5.0
+
+
+def spec(job_id: str = "j1", reducers: int = 2, max_attempts: int = 3) -> JobSpec:
+    return JobSpec(
+        job_id=job_id,
+        name=job_id,
+        inputs=("/in",),
+        output=f"/out/{job_id}",
+        reducers=reducers,
+        params={},
+        input_format="lines",
+        max_attempts=max_attempts,
+        speculation=True,
+        code_path=f"/.mr/jobs/{job_id}/job.pkl",
+    )
+
+
+def splits(n: int, host_of=lambda i: (f"host-{i % 3}",)) -> list[MapSplit]:
+    return [MapSplit("/in/f", i * 100, 100, host_of(i)) for i in range(n)]
+
+
+class Sim:
+    """Workers that remember what they run and report back."""
+
+    def __init__(self, workers: int = 3, slots: int = 2) -> None:
+        self.now = 0.0
+        self.s = Scheduler(dead_after=DEAD_AFTER)
+        self.running: dict[str, dict[AttemptRef, float]] = {}
+        for i in range(workers):
+            self.add_worker(f"worker-{i}", f"host-{i}", slots)
+
+    def add_worker(self, name: str, host: str, slots: int = 2, incarnation: str = "a") -> None:
+        self.s.register(name, f"addr-{name}", host, slots, incarnation, self.now)
+        self.running[name] = {}
+
+    def beat(self, name: str, finished=(), failures=(), incarnation: str = "a") -> HeartbeatResult:
+        run = {ref: (p, 0) for ref, p in self.running[name].items()}
+        for report in finished:
+            run.pop(report.ref, None)
+            self.running[name].pop(report.ref, None)
+        result = self.s.heartbeat(name, incarnation, run, list(finished), list(failures), self.now)
+        for ref in result.kill:
+            self.running[name].pop(ref, None)
+        for assign in result.assign:
+            self.running[name][assign.attempt.ref] = 0.0
+        return result
+
+    def finish(
+        self, name: str, ref: AttemptRef, ok: bool = True, error: str = ""
+    ) -> HeartbeatResult:
+        return self.beat(name, finished=[AttemptReport(ref, ok, error, "Traceback ...")])
+
+    def commit(self, name: str, ref: AttemptRef) -> bool:
+        granted, _ = self.s.request_commit(ref, self.now)
+        if granted:
+            self.s.commit_done(ref, True, self.now)
+        self.finish(name, ref)
+        return granted
+
+    def run_to_end(self, job_id: str) -> None:
+        """Everyone finishes whatever they are given until the job is ready to commit."""
+        for _ in range(100):
+            self.now += 0.1
+            for name in list(self.running):
+                if not self.s.workers[name].alive:
+                    continue
+                for ref in list(self.running[name]):
+                    if ref.task.startswith("m-"):
+                        self.finish(name, ref)
+                    else:
+                        self.commit(name, ref)
+                self.beat(name)
+            for job in self.s.tick(self.now):
+                self.s.job_committed(job.job_id, True, self.now)
+            if self.s.jobs[job_id].state == SUCCEEDED:
+                return
+        raise AssertionError("job did not finish")
+
+
+def test_data_local_maps_first_and_every_task_once() -> None:
+    sim = Sim()
+    job = sim.s.submit(spec(), splits(6), sim.now)
+    for name in sim.running:
+        result = sim.beat(name)
+        assert len(result.assign) == 2
+        for assign in result.assign:
+            assert assign.attempt.data_local, (name, assign.task.task_id)
+    assert job.state == RUNNING and job.counters["data_local_maps"] == 6
+    sim.run_to_end("j1")
+    assert all(len(t.attempts) == 1 for t in job.tasks())
+    assert job.counters.get("remote_maps", 0) == 0
+
+
+def test_remote_map_when_no_local_work() -> None:
+    sim = Sim(workers=1)
+    job = sim.s.submit(spec(), splits(2, host_of=lambda i: ("host-9",)), sim.now)
+    result = sim.beat("worker-0")
+    assert [a.task.task_id for a in result.assign] == ["m-00000", "m-00001"]
+    assert job.counters["remote_maps"] == 2
+
+
+def test_reduces_wait_until_all_maps_are_assigned_and_get_locations() -> None:
+    sim = Sim(workers=1, slots=4)
+    sim.s.submit(spec(reducers=2), splits(2), sim.now)
+    first = sim.beat("worker-0")
+    kinds = [a.task.kind for a in first.assign]
+    assert kinds == ["map", "map", "reduce", "reduce"]
+    assert all(loc.maps == [] for loc in first.locations)
+    m0 = first.assign[0].attempt.ref
+    sim.finish("worker-0", m0)
+    result = sim.beat("worker-0")  # reducers report generation 0: they get the new list
+    assert {tuple(m.task for m in loc.maps) for loc in result.locations} == {("m-00000",)}
+
+
+def test_fifo_between_jobs() -> None:
+    sim = Sim(workers=1, slots=1)
+    sim.s.submit(spec("a", reducers=1), splits(1), sim.now)
+    sim.s.submit(spec("b", reducers=1), splits(1), sim.now)
+    assert sim.beat("worker-0").assign[0].job.job_id == "a"
+    assert sim.s.jobs["b"].state == PENDING
+
+
+def test_failed_attempt_is_retried_on_another_worker_then_job_fails() -> None:
+    sim = Sim(workers=2, slots=1)
+    job = sim.s.submit(spec(reducers=1, max_attempts=3), splits(1, lambda i: ("host-0",)), 0)
+    (a0,) = sim.beat("worker-0").assign
+    sim.finish("worker-0", a0.attempt.ref, ok=False, error="ValueError: boom")
+    assert sim.beat("worker-0").assign == []  # failed there: wait for another worker
+    (a1,) = sim.beat("worker-1").assign
+    assert a1.task.task_id == "m-00000" and a1.attempt.ref.attempt == 1
+    # every live worker has failed it now: it may run anywhere again, at once
+    (a2,) = sim.finish("worker-1", a1.attempt.ref, ok=False, error="ValueError: boom").assign
+    assert a2.task.task_id == "m-00000" and a2.attempt.ref.attempt == 2
+    sim.finish("worker-1", a2.attempt.ref, ok=False, error="ValueError: boom")
+    assert job.state == FAILED
+    assert "m-00000 failed 3 times" in job.error and "ValueError: boom" in job.error
+    assert job.traceback == "Traceback ..."
+    assert [a.state for a in job.maps[0].attempts] == [FAILED, FAILED, FAILED]
+
+
+def test_lost_worker_running_and_finished_maps_are_redone() -> None:
+    sim = Sim(workers=2, slots=2)
+    job = sim.s.submit(spec(reducers=1), splits(3, lambda i: ("host-0",)), 0)
+    first = sim.beat("worker-0").assign
+    sim.finish("worker-0", first[0].attempt.ref)  # m-00000 done on worker-0
+    assert job.maps[0].state == DONE
+    gen = job.map_generation
+    sim.now = 1.0
+    sim.beat("worker-1")
+    sim.now = 1.0 + DEAD_AFTER + 0.1
+    sim.beat("worker-1")
+    sim.s.tick(sim.now)
+    assert not sim.s.workers["worker-0"].alive
+    assert job.maps[0].state == PENDING and job.map_generation > gen
+    assert [a.state for a in job.maps[0].attempts] == [SUCCEEDED]
+    assert job.maps[1].attempts[0].state == LOST
+    assert any("re-executing m-00000" in e for e in job.events)
+    assert any("lost worker-0" in e for e in job.events)
+    sim.running["worker-0"].clear()
+    del sim.running["worker-0"]
+    sim.run_to_end("j1")
+    assert job.counters["lost_attempts"] >= 1 and job.counters["reexecuted_maps"] == 1
+
+
+def test_restarted_worker_is_a_new_incarnation() -> None:
+    sim = Sim(workers=1, slots=1)
+    job = sim.s.submit(spec(reducers=1), splits(1), 0)
+    (a,) = sim.beat("worker-0").assign
+    assert sim.beat("worker-0", incarnation="b").reregister
+    sim.add_worker("worker-0", "host-0", 1, incarnation="b")
+    assert a.attempt.state == LOST and job.maps[0].state == PENDING
+    # a late report from the old incarnation changes nothing
+    sim.s.heartbeat("worker-0", "a", {}, [AttemptReport(a.attempt.ref, True)], [], 1.0)
+    assert a.attempt.state == LOST
+
+
+def test_assignment_lost_in_transit_is_given_out_again() -> None:
+    sim = Sim(workers=1, slots=1)
+    job = sim.s.submit(spec(reducers=1), splits(1), 0)
+    sim.beat("worker-0")
+    sim.running["worker-0"].clear()  # the reply never arrived
+    sim.now = 10.0
+    result = sim.beat("worker-0")
+    assert job.maps[0].attempts[0].state == LOST
+    assert [a.attempt.ref.attempt for a in result.assign] == [1]
+
+
+def test_only_one_reduce_attempt_commits() -> None:
+    sim = Sim(workers=2, slots=1)
+    job = sim.s.submit(spec(reducers=1), [], 0)
+    (r0,) = sim.beat("worker-0").assign
+    # pretend a second attempt exists (a backup)
+    task = job.reduces[0]
+    backup = sim.s._launch(job, task, sim.s.workers["worker-1"], 0.5, speculative=True)
+    sim.running["worker-1"][backup.attempt.ref] = 0.0
+    assert sim.s.request_commit(r0.attempt.ref, 1.0) == (True, "")
+    assert sim.s.request_commit(backup.attempt.ref, 1.0)[0] is False
+    sim.s.commit_done(r0.attempt.ref, True, 1.0)
+    assert task.state == DONE and backup.attempt.state == KILLED
+    assert sim.s.request_commit(backup.attempt.ref, 1.1)[0] is False
+    result = sim.beat("worker-1")
+    assert backup.attempt.ref in result.kill
+
+
+def test_fetch_failures_reexecute_the_map() -> None:
+    sim = Sim(workers=2, slots=2)
+    job = sim.s.submit(spec(reducers=1), splits(1, lambda i: ("host-0",)), 0)
+    assigned = sim.beat("worker-0").assign
+    m, r = (a.attempt.ref for a in assigned)
+    assert r.task == "r-00000"
+    sim.finish("worker-0", m)
+    for _ in range(3):
+        assert job.maps[0].state == DONE
+        sim.beat("worker-0", failures=[(r, "m-00000", "UNAVAILABLE")])
+    assert job.maps[0].state in (PENDING, RUNNING)
+    assert any("could not fetch" in e for e in job.events)
+
+
+def test_kill_job_kills_running_attempts() -> None:
+    sim = Sim(workers=1, slots=2)
+    job = sim.s.submit(spec(reducers=1), splits(2), 0)
+    sim.beat("worker-0")
+    sim.s.kill_job("j1", 1.0)
+    assert job.state == KILLED
+    result = sim.beat("worker-0")
+    assert len(result.kill) == 2 and "j1" in result.drop_jobs
+
+
+@pytest.mark.parametrize("reducers", [1, 3])
+def test_empty_input_still_writes_every_part(reducers: int) -> None:
+    sim = Sim(workers=1, slots=4)
+    job = sim.s.submit(spec(reducers=reducers), [], 0)
+    assert len(sim.beat("worker-0").assign) == reducers
+    sim.run_to_end("j1")
+    assert job.state == SUCCEEDED
+
+
+def progress_beat(sim: Sim, name: str, progress: dict[AttemptRef, float]) -> HeartbeatResult:
+    sim.running[name].update(progress)
+    return sim.beat(name)
+
+
+def test_backup_for_a_straggler_and_the_backup_wins() -> None:
+    sim = Sim(workers=3, slots=2)
+    job = sim.s.submit(spec(reducers=1), splits(4), 0)
+    assigned = {name: sim.beat(name).assign for name in ["worker-0", "worker-1"]}
+    maps = [a.attempt.ref for name in assigned for a in assigned[name] if a.task.kind == "map"]
+    straggler = maps[0]
+    sim.now = 1.0
+    for ref in maps[1:]:
+        worker = next(n for n in assigned if any(a.attempt.ref == ref for a in assigned[n]))
+        sim.finish(worker, ref)
+    # typical map: 1 s; the straggler is at 5% after 1.2 s: about 23 s left
+    sim.now = 1.2
+    progress_beat(sim, "worker-0", {straggler: 0.05})
+    result = sim.beat("worker-2")
+    backups = [a for a in result.assign if a.attempt.speculative]
+    assert [b.task.task_id for b in backups] == [straggler.task]
+    assert job.counters["backups_launched"] == 1
+    # at most one backup per task
+    assert not [a for a in sim.beat("worker-1").assign if a.attempt.speculative]
+    sim.now = 2.0
+    sim.finish("worker-2", backups[0].attempt.ref)
+    task = job.task(straggler.task)
+    assert task.winner.speculative and task.attempts[0].state == KILLED
+    assert job.counters["backups_won"] == 1 and job.counters["backup_ms_saved"] > 10_000
+    assert straggler in sim.beat("worker-0").kill
+
+
+def test_no_backups_for_uniform_tasks_or_when_disabled() -> None:
+    for speculation in (True, False):
+        sim = Sim(workers=2, slots=2)
+        s = spec(reducers=1)
+        s = JobSpec(**{**s.__dict__, "speculation": speculation})
+        job = sim.s.submit(s, splits(4), 0)
+        refs = {n: [a.attempt.ref for a in sim.beat(n).assign] for n in sim.running}
+        sim.now = 1.0
+        sim.finish("worker-0", refs["worker-0"][0])
+        sim.now = 1.05  # the others are on track
+        for name, attempts in refs.items():
+            progress_beat(sim, name, {r: 0.95 for r in attempts if r in sim.running[name]})
+        assert not any(a.attempt.speculative for n in sim.running for a in sim.beat(n).assign)
+        if not speculation:  # even a real straggler gets no backup
+            sim.now = 30.0
+            assert not any(a.attempt.speculative for a in sim.beat("worker-0").assign)
+        assert job.counters.get("backups_launched", 0) == 0
+
+
+def test_hung_attempt_is_failed_and_retried() -> None:
+    sim = Sim(workers=1, slots=1)
+    sim.s.task_timeout = 10.0
+    job = sim.s.submit(spec(reducers=1), splits(1), 0)
+    (a,) = sim.beat("worker-0").assign
+    sim.now = 9.0
+    progress_beat(sim, "worker-0", {a.attempt.ref: 0.5})  # progress resets the clock
+    for t in (12.0, 15.0, 18.0):  # alive, but stuck at 50%
+        sim.now = t
+        sim.beat("worker-0")
+        sim.s.tick(sim.now)
+    assert a.attempt.state == RUNNING
+    sim.now = 19.5
+    sim.beat("worker-0")
+    sim.s.tick(sim.now)
+    assert a.attempt.state == FAILED and "no progress" in a.attempt.error
+    result = sim.beat("worker-0")
+    assert a.attempt.ref in result.kill
+    assert job.maps[0].failures == 1
