@@ -17,6 +17,7 @@ from gfs import daemon, rpc, zk
 from gfs.client import GfsClient
 from gfs.errors import GfsError
 from mr.master.server import MasterCore, MasterService
+from mr.master.store import JobStore
 from mr.proto import mr_pb2_grpc
 
 logger = logging.getLogger("mr.master")
@@ -42,7 +43,7 @@ def serve(args: daemon.DaemonArgs) -> int:
     root = args.config.zookeeper.chroot
     client = zk.connect(args.zk_hosts, args.secret, args.config.zookeeper.session_timeout)
     gfs = GfsClient(args.cluster.path, client_host=args.host_label)
-    core = MasterCore(args.config, gfs, epoch=0, name=args.name)
+    core = MasterCore(args.config, gfs, epoch=0, name=args.name, store=JobStore(client, root))
     server = rpc.make_server(args.secret)
     mr_pb2_grpc.add_MasterServicer_to_server(MasterService(core), server)
     port = rpc.bind(server, args.listen)
@@ -65,6 +66,7 @@ def serve(args: daemon.DaemonArgs) -> int:
         counter = client.Counter(zk.znode(root, zk.EPOCH))
         counter += 1
         core.epoch = int(counter.value)
+        core.recover()
         zk.publish(
             client,
             zk.znode(root, zk.MASTER),

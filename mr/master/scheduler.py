@@ -23,6 +23,8 @@ TERMINAL = (SUCCEEDED, FAILED, KILLED)
 DONE = "DONE"
 # Attempt states (RUNNING, SUCCEEDED, FAILED, KILLED shared)
 LOST = "LOST"
+# Incarnation of a worker known only from a previous master's records, not yet re-registered.
+RESTORED = ""
 
 MAX_EVENTS = 200
 FETCH_FAILURES_BEFORE_REEXECUTION = 3
@@ -220,6 +222,14 @@ class Scheduler:
         self.assign_grace = assign_grace
         self.jobs: dict[str, Job] = {}  # insertion order = FIFO order
         self.workers: dict[str, Worker] = {}
+        # Facts a successor master needs, for the service to make durable (take_records()):
+        # ("map_done", job_id, task_id, attempt, worker) | ("map_undone", job_id, task_id)
+        # | ("job_state", job_id)
+        self._records: list[tuple[object, ...]] = []
+
+    def take_records(self) -> list[tuple[object, ...]]:
+        records, self._records = self._records, []
+        return records
 
     # ---- jobs ----
     def submit(self, spec: JobSpec, splits: Iterable[MapSplit], now: float) -> Job:
@@ -242,6 +252,7 @@ class Scheduler:
         return job
 
     def _end_job(self, job: Job, state: str, now: float, error: str = "", tb: str = "") -> None:
+        self._records.append(("job_state", job.job_id))
         job.state, job.finished = state, now
         job.error, job.traceback = error, tb
         for task in job.tasks():
@@ -261,12 +272,75 @@ class Scheduler:
 
     # ---- workers ----
     def register(
-        self, name: str, address: str, host: str, slots: int, incarnation: str, now: float
+        self,
+        name: str,
+        address: str,
+        host: str,
+        slots: int,
+        incarnation: str,
+        now: float,
+        held: Iterable[AttemptRef] = (),
     ) -> None:
+        """A worker (re)joins. `held`: finished map outputs it still has on disk."""
         old = self.workers.get(name)
-        if old is not None and old.incarnation != incarnation and old.alive:
+        if old is not None and old.incarnation == RESTORED:
+            # We took over from another master: keep the map outputs this worker still has.
+            kept = set(held)
+            for job in self.jobs.values():
+                if job.state in TERMINAL:
+                    continue
+                for task in job.maps:
+                    winner = task.winner
+                    if task.state == DONE and winner and winner.worker == name:
+                        if winner.ref not in kept:
+                            self._reexecute_map(job, task, now, f"{name} no longer has it")
+        elif old is not None and old.incarnation != incarnation and old.alive:
             self._lose_worker(old, now, "restarted")
         self.workers[name] = Worker(name, address, host, slots, incarnation, now)
+
+    def restore_job(
+        self,
+        spec: JobSpec,
+        splits: Iterable[MapSplit],
+        *,
+        state: str,
+        submitted: float,
+        done_maps: dict[str, tuple[int, str]],
+        committed_reduces: Iterable[int],
+        now: float,
+    ) -> Job:
+        """Rebuild a job a previous master was running, from its durable records.
+
+        Finished maps count as done while the worker that holds their output is expected
+        back (it has `dead_after` seconds to re-register and say it still has them);
+        committed reduces are done for good.
+        """
+        job = self.submit(spec, splits, now)
+        job.events.clear()
+        job.submitted = submitted
+        job.state = RUNNING if state == RUNNING else PENDING
+        job.started = now if job.state == RUNNING else 0.0
+        for task_id, (number, worker) in done_maps.items():
+            task = job.task(task_id)
+            if task is None or task.kind != MAP:
+                continue
+            attempt = Attempt(AttemptRef(job.job_id, task_id, number), worker, now)
+            attempt.state, attempt.end = SUCCEEDED, now
+            task.attempts = [attempt]
+            task.state, task.winner = DONE, attempt
+            if worker not in self.workers:
+                self.workers[worker] = Worker(worker, "", "", 0, RESTORED, now)
+        for index in committed_reduces:
+            if 0 <= index < len(job.reduces):
+                task = job.reduces[index]
+                task.state = DONE
+        job.map_generation = 1
+        job.event(
+            now,
+            f"resumed by a new master: {len(done_maps)} maps and "
+            f"{sum(1 for t in job.reduces if t.state == DONE)} reduces already done",
+        )
+        return job
 
     def _lose_worker(self, worker: Worker, now: float, why: str) -> None:
         worker.alive = False
@@ -292,6 +366,7 @@ class Scheduler:
                 job.event(now, f"lost {worker.name} ({why})")
 
     def _reexecute_map(self, job: Job, task: Task, now: float, why: str) -> None:
+        self._records.append(("map_undone", job.job_id, task.task_id))
         task.state, task.winner, task.fetch_failures = PENDING, None, 0
         job.map_generation += 1
         job.count("reexecuted_maps")
@@ -439,6 +514,9 @@ class Scheduler:
             self._close(job, other, KILLED, now, f"attempt {attempt.ref.attempt} finished first")
         if task.kind == MAP:
             job.map_generation += 1
+            self._records.append(
+                ("map_done", job.job_id, task.task_id, attempt.ref.attempt, attempt.worker)
+            )
             if all(t.state == DONE for t in job.maps):
                 job.maps_done_at = now
 
@@ -579,6 +657,7 @@ class Scheduler:
         if job.state == PENDING:
             job.state, job.started = RUNNING, now
             job.event(now, "running")
+            self._records.append(("job_state", job.job_id))
         if task.kind == MAP:
             job.count("launched_maps")
             job.count("data_local_maps" if local else "remote_maps")

@@ -14,7 +14,8 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import grpc
@@ -22,9 +23,10 @@ import grpc
 from gfs import paths, rpc
 from gfs.client import GfsClient
 from gfs.config import ClusterConfig
-from gfs.errors import GfsError, NotFound
+from gfs.errors import AlreadyExists, GfsError, NotFound
 from mr.master.scheduler import (
     MAP,
+    SUCCEEDED,
     TERMINAL,
     AttemptRef,
     AttemptReport,
@@ -33,6 +35,7 @@ from mr.master.scheduler import (
     MapSplit,
     Scheduler,
 )
+from mr.master.store import JobStore
 from mr.proto import mr_pb2, mr_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -58,23 +61,120 @@ class SubmitError(GfsError):
     pass
 
 
+class _AlreadyCommitted(Exception):
+    """A previous master published this job's output just before it failed over."""
+
+
 class MasterCore:
     """Scheduler + the GFS side effects of its decisions, under one lock."""
 
-    def __init__(self, config: ClusterConfig, gfs: GfsClient, epoch: int, name: str) -> None:
+    def __init__(
+        self,
+        config: ClusterConfig,
+        gfs: GfsClient,
+        epoch: int,
+        name: str,
+        store: JobStore | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self.gfs = gfs
         self.epoch = epoch
+        self.store = store
         self.lock = threading.Lock()
         self.scheduler = Scheduler(
             dead_after=config.mr.dead_after, task_timeout=config.mr.task_timeout
         )
         self.active = threading.Event()
 
-    def call(self, fn: Callable[[Scheduler, float], T]) -> T:
+    @contextmanager
+    def locked(self) -> Iterator[Scheduler]:
+        """The scheduler under the lock; what it decided is made durable before release."""
         with self.lock:
-            return fn(self.scheduler, time.time())
+            try:
+                yield self.scheduler
+            finally:
+                self._persist()
+
+    def call(self, fn: Callable[[Scheduler, float], T]) -> T:
+        with self.locked() as scheduler:
+            return fn(scheduler, time.time())
+
+    def _persist(self) -> None:
+        records = self.scheduler.take_records()
+        if self.store is None:
+            return
+        for record in records:
+            kind, job_id = record[0], str(record[1])
+            try:
+                if kind == "map_done":
+                    _, _, task, attempt, worker = record
+                    self.store.map_done(job_id, str(task), int(str(attempt)), str(worker))
+                elif kind == "map_undone":
+                    self.store.map_undone(job_id, str(record[2]))
+                elif kind == "job_state":
+                    self.store.save_job(self.scheduler.jobs[job_id])
+            except Exception as exc:  # a successor may redo some work; never stop scheduling
+                logger.warning("cannot record %s of %s in ZooKeeper: %s", kind, job_id, exc)
+
+    # ---- taking over ----
+    def recover(self) -> None:
+        """Resume the jobs a previous master left: specs and finished maps from ZooKeeper,
+        committed reduces from GFS."""
+        if self.store is None:
+            return
+        now = time.time()
+        for stored in self.store.load():
+            spec = stored.spec
+            if spec.job_id in self.scheduler.jobs:
+                continue
+            staged = f"{job_dir(spec.job_id)}/output"
+            with self.lock:
+                if stored.state in TERMINAL:
+                    job = self.scheduler.submit(spec, [], now)
+                    job.state, job.error, job.submitted = (
+                        stored.state,
+                        stored.error,
+                        stored.submitted,
+                    )
+                    continue
+            try:
+                if self.gfs.exists(spec.output) and not self.gfs.exists(staged):
+                    with self.lock:  # its commit happened just before the failover
+                        job = self.scheduler.submit(spec, [], now)
+                        job.submitted = stored.submitted
+                        self.scheduler._end_job(job, SUCCEEDED, now)
+                    continue
+                files = self.expand_inputs(list(spec.inputs))
+                splits = self.splits(files, spec.input_format)
+                committed = [
+                    int(e.path.rsplit("-", 1)[1])
+                    for e in self.gfs.ls(staged)
+                    if e.path.rsplit("/", 1)[1].startswith("part-")
+                ]
+            except GfsError as exc:
+                with self.locked() as scheduler:
+                    job = scheduler.submit(spec, [], now)
+                    scheduler._end_job(job, "FAILED", now, f"cannot resume after failover: {exc}")
+                continue
+            with self.locked() as scheduler:
+                scheduler.restore_job(
+                    spec,
+                    splits,
+                    state=stored.state,
+                    submitted=stored.submitted,
+                    done_maps=stored.done_maps,
+                    committed_reduces=committed,
+                    now=now,
+                )
+            logger.info(
+                "resumed job %s: %d of %d maps and %d of %d reduces already done",
+                spec.job_id,
+                len(stored.done_maps),
+                len(splits),
+                len(committed),
+                spec.reducers,
+            )
 
     # ---- submit ----
     def expand_inputs(self, inputs: list[str]) -> list[str]:
@@ -143,7 +243,9 @@ class MasterCore:
             speculation=raw.speculation,
             code_path=code_path,
         )
-        self.call(lambda s, now: s.submit(spec, splits, now))
+        job = self.call(lambda s, now: s.submit(spec, splits, now))
+        if self.store is not None:
+            self.store.save_job(job)  # durable before the client hears the job id
         logger.info(
             "job %s (%s) submitted: %d input files, %d maps, %d reduces -> %s",
             job_id,
@@ -166,6 +268,14 @@ class MasterCore:
         part = f"{job_dir(ref.job_id)}/output/part-{int(ref.task[2:]):05d}"
         try:
             self.gfs.rename(paths.normalize(temp_path), part)
+        except AlreadyExists:
+            # Committed already (by an attempt granted before a failover): reduces are
+            # deterministic, so that part is this one. Never commit a reduce twice.
+            logger.info("%s/%s was already committed; dropping %s", ref.job_id, ref.task, temp_path)
+            try:
+                self.gfs.delete(paths.normalize(temp_path))
+            except GfsError:
+                pass
         except GfsError as exc:
             error = str(exc)
             self.call(lambda s, now: s.commit_done(ref, False, now, error))
@@ -179,11 +289,15 @@ class MasterCore:
         """Publish the output: _SUCCESS, then one rename of the whole directory."""
         staged = f"{job_dir(job.job_id)}/output"
         try:
-            self.gfs.create(f"{staged}/_SUCCESS").close()
+            if not self.gfs.exists(staged) and self.gfs.exists(job.spec.output):
+                raise _AlreadyCommitted
+            self.gfs.create(f"{staged}/_SUCCESS", overwrite=True).close()
             parent = paths.parent(job.spec.output)
             if parent != "/":
                 self.gfs.mkdir(parent, parents=True)
             self.gfs.rename(staged, job.spec.output)
+        except _AlreadyCommitted:
+            self.call(lambda s, now: s.job_committed(job.job_id, True, now))
         except GfsError as exc:
             error = str(exc)
             logger.error("job %s: commit failed: %s", job.job_id, error)
@@ -200,7 +314,7 @@ class MasterCore:
             logger.info("job %s: cleanup of %s: %s", job_id, job_dir(job_id), exc)
 
     def tick(self) -> None:
-        with self.lock:
+        with self.locked():
             before = {j.job_id: j.state for j in self.scheduler.jobs.values()}
             ready = self.scheduler.tick(time.time())
             ended = [
@@ -288,7 +402,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
 
     def Workers(self, request, context):  # noqa: N802 (gRPC names)
         def go() -> mr_pb2.WorkersReply:
-            with self.core.lock:
+            with self.core.locked():
                 scheduler = self.core.scheduler
                 busy: dict[str, int] = {}
                 for job in scheduler.jobs.values():
@@ -318,7 +432,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
 
     def Jobs(self, request, context):  # noqa: N802
         def go() -> mr_pb2.JobsReply:
-            with self.core.lock:
+            with self.core.locked():
                 return mr_pb2.JobsReply(
                     jobs=[job_status_pb(j, False) for j in self.core.scheduler.jobs.values()]
                 )
@@ -327,14 +441,14 @@ class MasterService(mr_pb2_grpc.MasterServicer):
 
     def Status(self, request, context):  # noqa: N802
         def go() -> mr_pb2.JobStatus:
-            with self.core.lock:
+            with self.core.locked():
                 return job_status_pb(self._job(context, request.job_id))
 
         return self._guard(context, go)
 
     def Kill(self, request, context):  # noqa: N802
         def go() -> mr_pb2.Empty:
-            with self.core.lock:
+            with self.core.locked():
                 self._job(context, request.job_id)
                 self.core.scheduler.kill_job(request.job_id, time.time())
             logger.info("job %s killed by the user", request.job_id)
@@ -352,6 +466,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
                     error=f"worker runs Python {request.python_version}, the master {ours}: "
                     "job code is pickled for one Python version"
                 )
+            held = [ref_from_pb(r) for r in request.held]
             self.core.call(
                 lambda s, now: s.register(
                     request.worker,
@@ -360,6 +475,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
                     request.slots,
                     request.incarnation,
                     now,
+                    held,
                 )
             )
             logger.info(
@@ -383,7 +499,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
             failures = [
                 (ref_from_pb(f.reducer), f.map.task, f.error) for f in request.fetch_failures
             ]
-            with self.core.lock:
+            with self.core.locked():
                 result = self.core.scheduler.heartbeat(
                     request.worker, request.incarnation, running, finished, failures, time.time()
                 )

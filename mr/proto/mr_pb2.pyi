@@ -141,20 +141,22 @@ class JobsReply(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("worker", "address", "host", "slots", "python_version", "incarnation")
+    __slots__ = ("worker", "address", "host", "slots", "python_version", "incarnation", "held")
     WORKER_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
+    HELD_FIELD_NUMBER: _ClassVar[int]
     worker: str
     address: str
     host: str
     slots: int
     python_version: str
     incarnation: str
-    def __init__(self, worker: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., slots: _Optional[int] = ..., python_version: _Optional[str] = ..., incarnation: _Optional[str] = ...) -> None: ...
+    held: _containers.RepeatedCompositeFieldContainer[AttemptRef]
+    def __init__(self, worker: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., slots: _Optional[int] = ..., python_version: _Optional[str] = ..., incarnation: _Optional[str] = ..., held: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
 
 class RegisterReply(_message.Message):
     __slots__ = ("epoch", "error")

@@ -116,6 +116,7 @@ class WorkerDaemon:
         self.lock = threading.Lock()
         self.running: dict[tuple[str, str, int], Running] = {}
         self.outbox: list[mr_pb2.AttemptResult] = []
+        self.held: set[tuple[str, str, int]] = set()  # finished map outputs on disk
         self.fetch_failures: list[mr_pb2.FetchFailure] = []
         self.wake = threading.Event()
         self.stopped = threading.Event()
@@ -157,6 +158,9 @@ class WorkerDaemon:
                 slots=self.config.mr.slots,
                 python_version=version,
                 incarnation=self.incarnation,
+                held=[
+                    mr_pb2.AttemptRef(job_id=j, task=t, attempt=a) for j, t, a in sorted(self.held)
+                ],
             ),
             timeout=CALL_TIMEOUT,
         )
@@ -231,6 +235,8 @@ class WorkerDaemon:
         for ref in reply.kill:
             self._kill(ref_key(ref), "the master asked")
         for job_id in reply.drop_jobs:
+            with self.lock:
+                self.held = {h for h in self.held if h[0] != job_id}
             for sub in ("mapout", "shuffle"):
                 shutil.rmtree(self.root / sub / job_id, ignore_errors=True)
             (self.root / "jobs" / f"{job_id}.pkl").unlink(missing_ok=True)
@@ -340,6 +346,8 @@ class WorkerDaemon:
             self.running.pop(running.key, None)
             if result is not None and not running.killed:
                 self.outbox.append(result)
+                if result.ok and running.assignment.kind == "map":
+                    self.held.add(running.key)
         running.conn.close()
         if result is not None and not running.killed:
             logger.info(
