@@ -20,6 +20,7 @@ from typing import Any
 from gfs import clusterdir
 from gfs.config import load_config
 from gfs.errors import GfsError
+from mr.errors import MrError
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mr: interrupted", file=sys.stderr)
         return 130
-    except (GfsError, OSError) as exc:
+    except (GfsError, MrError, OSError) as exc:
         if ns.debug:
             traceback.print_exc()
         print(f"mr: {_one_line(exc)}", file=sys.stderr)

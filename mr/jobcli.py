@@ -67,7 +67,6 @@ def cmd_submit(ns: argparse.Namespace) -> int:
     from mr.cli import cluster_path
     from mr.client import MrClient
     from mr.job import dumps_job, load_job_file
-    from mr.sampling import prepare_params
 
     params = parse_params(ns.params)
     inputs = [p for p in ns.input.split(",") if p]
@@ -81,7 +80,7 @@ def cmd_submit(ns: argparse.Namespace) -> int:
     from gfs.clusterdir import ClusterDir
 
     config = ClusterDir(cluster).require().config()
-    params = prepare_params(job, cluster, inputs, reducers, params)
+    params = job_params(job, cluster, inputs, reducers, params)
     with MrClient(cluster) as client:
         job_id = client.submit(
             job,
@@ -104,6 +103,40 @@ def cmd_submit(ns: argparse.Namespace) -> int:
         assert display is not None
         display.finish(final)
     return 0 if final.state == "SUCCEEDED" else 1
+
+
+def job_params(
+    job: Any, cluster: Any, inputs: list[str], reducers: int, params: dict[str, str]
+) -> dict[str, str]:
+    """The -D pairs plus what the framework adds before the job starts: for a total-order
+    job (SAMPLE_KEYS), partition boundaries sampled from the input in GFS, exactly as
+    `mr run-local` samples local files."""
+    from mr.runtime import prepare_params
+
+    if not (job.sample_keys and reducers > 1):
+        return prepare_params(job, [], _no_read, reducers, params)
+    from gfs.client import GfsClient
+
+    with GfsClient(cluster) as gfs:
+        files = []
+        for given in inputs:
+            status = gfs.status(given)
+            if not status.is_dir:
+                files.append((status.path, status.size))
+                continue
+            for entry in gfs.ls(given, recursive=True):
+                relative = entry.path[len(status.path) :].strip("/").split("/")
+                if not entry.is_dir and not any(p.startswith(("_", ".")) for p in relative):
+                    files.append((entry.path, entry.size))
+
+        def read_range(path: str, offset: int, length: int | None) -> Any:
+            return gfs.read_range(path, offset, length)
+
+        return prepare_params(job, files, read_range, reducers, params)
+
+
+def _no_read(path: str, offset: int, length: int | None) -> Any:
+    raise AssertionError("no sampling without SAMPLE_KEYS")
 
 
 class Progress:

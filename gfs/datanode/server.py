@@ -44,7 +44,14 @@ MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes/s a chunk transfer may not fall bel
 TRANSFER_BASE_TIMEOUT = 60.0  # seconds, plus the chunk size at MIN_TRANSFER_RATE
 STALL_TIMEOUT = 30.0  # seconds a downstream may refuse frames before it counts as failed
 HOP_MARGIN = 2.0  # seconds each hop keeps for itself out of its caller's deadline
-REPLICATION_WORKERS = 2
+# Copies ordered by the namenode run at once up to this many. The namenode itself keeps at
+# most 2 copies per source in flight; the headroom is for copies to a target that stopped
+# answering, which the namenode has already given up on and replaced.
+REPLICATION_WORKERS = 4
+# A datanode-to-datanode copy has no client waiting and fsyncs once per target: a target
+# that does not take a chunk within this (plus the chunk at MIN_TRANSFER_RATE) is stuck
+# (paused, partitioned), and the worker is better used for the next copy.
+REPLICATION_BASE_TIMEOUT = 10.0
 FAILURE_LOG_EVERY = 30.0  # seconds between repeated heartbeat-failure log lines
 
 _WRITE_DATA_TAG = b"\x12"  # WriteFrame.data: field 2, length-delimited
@@ -53,6 +60,10 @@ _READ_DATA_TAG = b"\x0a"  # ReadFrame.data: field 1, length-delimited
 
 def transfer_timeout(chunk_size: int) -> float:
     return TRANSFER_BASE_TIMEOUT + chunk_size / MIN_TRANSFER_RATE
+
+
+def replication_timeout(chunk_size: int) -> float:
+    return REPLICATION_BASE_TIMEOUT + chunk_size / MIN_TRANSFER_RATE
 
 
 def _varint(value: int) -> bytes:
@@ -246,6 +257,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
         self.name = name
         self._secret = secret
         self.transfer_timeout = transfer_timeout(chunk_size)
+        self.replication_timeout = replication_timeout(chunk_size)
         self.stall_timeout = stall_timeout
         self._lock = threading.Lock()
         self._channels: dict[str, grpc.Channel] = {}
@@ -523,7 +535,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
             hop = targets[0].datanode or targets[0].address
             try:
                 future = self.start_write_call(
-                    targets[0].address, frames(), timeout=self.transfer_timeout
+                    targets[0].address, frames(), timeout=self.replication_timeout
                 )
                 calls.append(future)
                 ack = future.result()
@@ -602,7 +614,10 @@ class Heartbeater:
         self._pool = futures.ThreadPoolExecutor(
             max_workers=replication_workers, thread_name_prefix="replicate"
         )
-        self._replicating: set[int] = set()
+        # (handle, target names) of the copies queued or running: the same order twice is
+        # done once, but a new copy of a chunk to other targets (the namenode gave up on a
+        # target that stopped answering) must not wait for the stuck one.
+        self._replicating: set[tuple[int, tuple[str, ...]]] = set()
         self._replicating_lock = threading.Lock()
 
     def start(self) -> None:
@@ -711,18 +726,22 @@ class Heartbeater:
             targets = list(command.targets)
             if not targets:
                 return
+            names = tuple(t.datanode or t.address for t in targets)
             for handle in command.handles:
+                key = (handle, names)
                 with self._replicating_lock:
-                    if handle in self._replicating:
+                    if key in self._replicating:
                         continue
-                    self._replicating.add(handle)
+                    self._replicating.add(key)
                 try:
-                    self._pool.submit(self._replicate, handle, targets)
+                    self._pool.submit(self._replicate, handle, targets, key)
                 except RuntimeError:  # the pool is shut down: we are stopping
                     with self._replicating_lock:
-                        self._replicating.discard(handle)
+                        self._replicating.discard(key)
 
-    def _replicate(self, handle: int, targets: list[gfs_pb2.Replica]) -> None:
+    def _replicate(
+        self, handle: int, targets: list[gfs_pb2.Replica], key: tuple[int, tuple[str, ...]]
+    ) -> None:
         hexh = format_handle(handle)
         names = ", ".join(t.datanode for t in targets)
         try:
@@ -743,7 +762,7 @@ class Heartbeater:
             logger.exception("replication of chunk %s failed", hexh)
         finally:
             with self._replicating_lock:
-                self._replicating.discard(handle)
+                self._replicating.discard(key)
 
 
 class Scrubber:

@@ -268,7 +268,7 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
 
             def report(state: NamenodeState, now: float) -> gfs_pb2.FsckReply:
                 reply = _fsck_pb(state.fsck(path))
-                reply.repairs_pending = len(state.repairs) + state.repairs_needed
+                reply.repairs_pending = state.repairs_pending
                 reply.repairs_done = state.repairs_done
                 return reply
 

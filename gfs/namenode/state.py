@@ -145,6 +145,10 @@ class NamenodeState:
         self.repair_streams = repair_streams
         self.repair_timeout = repair_timeout
         self.repairs: dict[int, Repair] = {}
+        # Locations come only from reports, so right after a (re)start every chunk looks
+        # under-replicated. Copy nothing until every living datanode has had the time to
+        # report (a datanode silent that long is dead anyway): HDFS's safe mode, simplified.
+        self.reports_until = now + dead_after
         self.repairs_done = 0
         self.repairs_needed = 0
         self.outbox: dict[str, list[ReplicateChunk]] = defaultdict(list)
@@ -438,7 +442,8 @@ class NamenodeState:
                     self._apply({"op": "abort", "path": path})
                     self._forget_chunks(handles)
                     events.append(f"lease on {path} expired: unfinished file removed")
-        events.extend(self._plan_repairs(now))
+        if now >= self.reports_until:
+            events.extend(self._plan_repairs(now))
         return events
 
     # ---- healing ----
@@ -450,9 +455,8 @@ class NamenodeState:
         for handle, repair in list(self.repairs.items()):
             stuck = now - repair.started > self.repair_timeout
             # A source that died or lost its good copy (found corrupt) cannot finish.
-            lost = (
-                repair.source not in self.live_replicas(handle)
-                or not all(map(self._alive, repair.targets))
+            lost = repair.source not in self.live_replicas(handle) or not all(
+                map(self._alive, repair.targets)
             )
             if stuck or lost or handle not in self.ns.chunks:
                 del self.repairs[handle]
@@ -469,7 +473,6 @@ class NamenodeState:
                         needy.append((len(live), handle, node.replication))
                 elif handle not in self.repairs:
                     events.extend(self._trim(handle, live, node.replication))
-        self.repairs_needed = len(needy)
         needy.sort()
         outgoing: dict[str, int] = defaultdict(int)
         for repair in self.repairs.values():
@@ -510,7 +513,14 @@ class NamenodeState:
                 f"re-replicating chunk {handle:016x} ({live_count} live of {replication}) "
                 f"from {source} to {','.join(t.name for t in targets)}"
             )
+        # Those started just now are counted in self.repairs already.
+        self.repairs_needed = sum(1 for _live, handle, _r in needy if handle not in self.repairs)
         return events
+
+    @property
+    def repairs_pending(self) -> int:
+        """Copies under way plus chunks still waiting for one (as of the last tick)."""
+        return len(self.repairs) + self.repairs_needed
 
     def _trim(self, handle: int, live: list[str], replication: int) -> list[str]:
         events = []

@@ -32,6 +32,9 @@ FETCH_FAILURES_BEFORE_REEXECUTION = 3
 # task durations of its phase, once it has run at least one typical duration.
 SLOW_FACTOR = 1.5
 BACKUP_SHARE = 0.1  # at most this share of all slots (at least one) runs backups
+# Tasks this short gain nothing from a backup, and their progress reports are too coarse
+# to judge: a backup needs at least this much run time and this much projected time left.
+MIN_SPECULATION_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class Job:
     map_generation: int = 0  # bumps whenever the set of finished map outputs changes
     committing: bool = False
     maps_done_at: float = 0.0  # when the last map finished (reduces wait for it)
+    events_logged: int = 0  # how many events the service has written to its log
 
     @property
     def job_id(self) -> str:
@@ -147,7 +151,16 @@ class Job:
 
     def event(self, now: float, text: str) -> None:
         self.events.append(f"{now:.3f} {text}")
-        del self.events[:-MAX_EVENTS]
+        if len(self.events) > MAX_EVENTS:
+            dropped = len(self.events) - MAX_EVENTS
+            del self.events[:dropped]
+            self.events_logged = max(0, self.events_logged - dropped)
+
+    def new_events(self) -> list[str]:
+        """Events not handed out yet (for the master's log)."""
+        fresh = self.events[self.events_logged :]
+        self.events_logged = len(self.events)
+        return [e.partition(" ")[2] for e in fresh]
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
@@ -503,6 +516,8 @@ class Scheduler:
         for name, value in attempt.counters.items():
             job.count(name, value)
         for other in task.running():
+            if other is attempt:
+                continue  # a committed reduce reports its own end later
             if attempt.speculative:
                 # The backup won: it saved the original's projected time left.
                 left = self._time_left(other, now, 0.0) or 0.0
@@ -591,7 +606,7 @@ class Scheduler:
             phase = job.maps if any(t.state != DONE for t in job.maps) else job.reduces
             if any(t.state == PENDING for t in phase):
                 continue
-            typical = self._typical_duration(phase)
+            typical = self._typical_duration(job, phase)
             if typical is None:
                 continue
             for task in phase:
@@ -604,8 +619,8 @@ class Scheduler:
                     or (task.kind == REDUCE and task.committing is not None)
                 ):
                     continue
-                left = self._time_left(running[0], now, typical)
-                if left is not None and left > SLOW_FACTOR * typical:
+                left = self._time_left(running[0], now, typical, self._phase_start(job, task))
+                if left is not None and left > max(SLOW_FACTOR * typical, MIN_SPECULATION_SECONDS):
                     if best is None or left > best[0]:
                         best = (left, job, task)
         if best is None:
@@ -621,18 +636,26 @@ class Scheduler:
         return assign
 
     @staticmethod
-    def _typical_duration(phase: list[Task]) -> float | None:
+    def _phase_start(job: Job, task: Task) -> float:
+        """Reduces start working when the last map is done; waiting for maps is not slow."""
+        return job.maps_done_at if task.kind == REDUCE else 0.0
+
+    def _typical_duration(self, job: Job, phase: list[Task]) -> float | None:
         durations = sorted(
-            t.winner.end - t.winner.start for t in phase if t.state == DONE and t.winner
+            t.winner.end - max(t.winner.start, self._phase_start(job, t))
+            for t in phase
+            if t.state == DONE and t.winner and t.winner.end
         )
         return durations[len(durations) // 2] if durations else None
 
     @staticmethod
-    def _time_left(attempt: Attempt, now: float, typical: float) -> float | None:
+    def _time_left(
+        attempt: Attempt, now: float, typical: float, phase_start: float = 0.0
+    ) -> float | None:
         """Projected seconds left: from the progress rate, or from the elapsed time when
         the attempt reports no progress. None while it has not run a typical duration."""
-        elapsed = now - attempt.start
-        if elapsed < typical:
+        elapsed = now - max(attempt.start, phase_start)
+        if elapsed < max(typical, MIN_SPECULATION_SECONDS):
             return None
         if attempt.progress <= 0.0:
             return elapsed
@@ -684,13 +707,21 @@ class Scheduler:
         task.committing = ref.attempt
         return True, ""
 
-    def commit_done(self, ref: AttemptRef, ok: bool, now: float, error: str = "") -> None:
+    def commit_done(
+        self,
+        ref: AttemptRef,
+        ok: bool,
+        now: float,
+        error: str = "",
+        counters: dict[str, int] | None = None,
+    ) -> None:
         job = self.jobs[ref.job_id]
         task = job.task(ref.task)
         assert task is not None
         task.committing = None
         attempt = next(a for a in task.attempts if a.ref == ref)
         if ok:
+            attempt.counters = dict(counters or {})
             self._task_done(job, task, attempt, now)
         elif attempt.state == RUNNING:
             self._finished(AttemptReport(ref, False, f"commit failed: {error}"), now)

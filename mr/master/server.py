@@ -101,6 +101,9 @@ class MasterCore:
             return fn(scheduler, time.time())
 
     def _persist(self) -> None:
+        for job in self.scheduler.jobs.values():
+            for event in job.new_events():
+                logger.info("%s: %s", job.job_id, event)
         records = self.scheduler.take_records()
         if self.store is None:
             return
@@ -192,7 +195,9 @@ class MasterCore:
                 relative = entry.path[len(path) :].strip("/").split("/")
                 if not entry.is_dir and not any(hidden(part) for part in relative):
                     files.append(entry.path)
-        return sorted(dict.fromkeys(files))
+        # Given order, each directory's files sorted by path (as `mr run-local` does), so
+        # maps, and the order of equal keys' values, are the same in both.
+        return list(dict.fromkeys(files))
 
     def splits(self, files: list[str], input_format: str) -> list[MapSplit]:
         splits = []
@@ -258,7 +263,9 @@ class MasterCore:
         return job_id
 
     # ---- commits ----
-    def commit(self, ref: AttemptRef, temp_path: str) -> tuple[bool, str]:
+    def commit(
+        self, ref: AttemptRef, temp_path: str, counters: dict[str, int] | None = None
+    ) -> tuple[bool, str]:
         granted, reason = self.call(lambda s, now: s.request_commit(ref, now))
         if not granted:
             logger.info(
@@ -281,7 +288,7 @@ class MasterCore:
             self.call(lambda s, now: s.commit_done(ref, False, now, error))
             logger.warning("commit of %s/%s failed: %s", ref.job_id, ref.task, error)
             return False, error
-        self.call(lambda s, now: s.commit_done(ref, True, now))
+        self.call(lambda s, now: s.commit_done(ref, True, now, counters=counters))
         logger.info("%s/%s committed by attempt %d", ref.job_id, ref.task, ref.attempt)
         return True, ""
 
@@ -572,7 +579,9 @@ class MasterService(mr_pb2_grpc.MasterServicer):
         def go() -> mr_pb2.CommitReply:
             if request.epoch != self.core.epoch:
                 return mr_pb2.CommitReply(granted=False, reason="stale master epoch")
-            granted, reason = self.core.commit(ref_from_pb(request.ref), request.temp_path)
+            granted, reason = self.core.commit(
+                ref_from_pb(request.ref), request.temp_path, dict(request.counters)
+            )
             return mr_pb2.CommitReply(granted=granted, reason=reason)
 
         return self._guard(context, go)

@@ -311,14 +311,23 @@ class HeartbeatReply(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., assign: _Optional[_Iterable[_Union[Assignment, _Mapping]]] = ..., kill: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., maps: _Optional[_Iterable[_Union[MapLocations, _Mapping]]] = ..., reregister: _Optional[bool] = ..., drop_jobs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CommitRequest(_message.Message):
-    __slots__ = ("ref", "epoch", "temp_path")
+    __slots__ = ("ref", "epoch", "temp_path", "counters")
+    class CountersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     REF_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     TEMP_PATH_FIELD_NUMBER: _ClassVar[int]
+    COUNTERS_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
     epoch: int
     temp_path: str
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., epoch: _Optional[int] = ..., temp_path: _Optional[str] = ...) -> None: ...
+    counters: _containers.ScalarMap[str, int]
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., epoch: _Optional[int] = ..., temp_path: _Optional[str] = ..., counters: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class CommitReply(_message.Message):
     __slots__ = ("granted", "reason")

@@ -3,7 +3,7 @@ or exits takes down only its own attempt.
 
 Talks to its parent over a pipe:
     child -> parent  ("progress", fraction) | ("fetch_failed", map_task, map_attempt, error)
-                     | ("commit", gfs_temp_path) | ("done", result_fields)
+                     | ("commit", gfs_temp_path, counters) | ("done", result_fields)
     parent -> child  ("maps", generation, [(task, attempt, worker, address)])
                      | ("commit_reply", granted, reason)
 """
@@ -23,7 +23,7 @@ import grpc
 
 from gfs import rpc
 from gfs.client import GfsClient
-from mr import records as record_readers
+from mr import counters as C
 from mr import runtime
 from mr.counters import Counters
 from mr.job import JobDefinition, loads_job
@@ -114,22 +114,19 @@ def run_map_attempt(
     def read(offset: int, length: int | None) -> Any:
         return gfs.read_range(assignment.path, offset, length, chunks=chunks)
 
-    if assignment.input_format == "files":
-        records = record_readers.file_records(read, assignment.path, status.size)
-    else:
-        records = record_readers.line_records(
-            read, assignment.path, assignment.offset, assignment.length, status.size
-        )
-    parts = runtime.run_map(
+    parts = runtime.map_split(
         job,
-        records,
+        assignment.path,
+        assignment.offset,
+        assignment.length,
+        status.size,
+        read,
         assignment.reducers,
         out_dir,
         dict(assignment.params),
         settings.memory_budget,
         counters,
         progress=reporter.progress,
-        split_bytes=assignment.length,
     )
     return [part.bytes for part in parts]
 
@@ -211,8 +208,8 @@ class Shuffle:
         now = time.monotonic()
         return any(t not in self.fetched and self.retry_at.get(t, 0) <= now for t in self.locations)
 
-    def ask_commit(self, temp_path: str) -> tuple[bool, str]:
-        self.conn.send(("commit", temp_path))
+    def ask_commit(self, temp_path: str, counters: dict[str, int]) -> tuple[bool, str]:
+        self.conn.send(("commit", temp_path, counters))
         while self.commit_reply is None:
             self.poll(1.0)
         return self.commit_reply
@@ -233,20 +230,22 @@ def run_reduce_attempt(
     temp_path = f"{assignment.output_dir}/{ref.task}-a{ref.attempt}"
     writer = gfs.create(temp_path, overwrite=True)
     try:
-        written = runtime.run_reduce(
+        runtime.run_reduce(
             job,
             runs,
             writer,
             dict(assignment.params),
             counters,
+            memory_budget_bytes=settings.memory_budget,
+            tmp_dir=shuffle.dir,
             progress=lambda f: reporter.progress(0.5 + 0.5 * f),
         )
         writer.close()
     except BaseException:
         writer.abort()
         raise
-    counters.increment("gfs_bytes_written", written)
-    granted, reason = shuffle.ask_commit(temp_path)
+    counters.incr(C.REDUCE_SHUFFLE_BYTES, sum(path.stat().st_size for path in runs))
+    granted, reason = shuffle.ask_commit(temp_path, counters.to_dict())
     shutil.rmtree(shuffle.dir, ignore_errors=True)
     if not granted:
         # Another attempt won (or the job ended): not a failure of this task. The master

@@ -32,6 +32,7 @@ import grpc
 from gfs import rpc, zk
 from gfs.config import ClusterConfig
 from mr.proto import mr_pb2, mr_pb2_grpc
+from mr.runtime import part_name
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,8 @@ class ShuffleService(mr_pb2_grpc.WorkerServicer):
         self.root = root
 
     def FetchPartition(self, request, context):  # noqa: N802 (gRPC name)
-        path = (
-            mapout_dir(self.root, request.job_id, request.map_task, request.attempt)
-            / f"part-{request.partition}"
+        path = mapout_dir(self.root, request.job_id, request.map_task, request.attempt) / part_name(
+            request.partition
         )
         try:
             handle = open(path, "rb")
@@ -332,7 +332,7 @@ class WorkerDaemon:
                     )
                 self.wake.set()
             elif kind == "commit":
-                granted, reason = self._commit(ref, message[1])
+                granted, reason = self._commit(ref, message[1], message[2])
                 self._send(running, ("commit_reply", granted, reason))
             elif kind == "done":
                 result = mr_pb2.AttemptResult(ref=ref, **message[1])
@@ -360,13 +360,17 @@ class WorkerDaemon:
             )
         self.wake.set()  # report at once, and take new work
 
-    def _commit(self, ref: mr_pb2.AttemptRef, temp_path: str) -> tuple[bool, str]:
+    def _commit(
+        self, ref: mr_pb2.AttemptRef, temp_path: str, counters: dict[str, int]
+    ) -> tuple[bool, str]:
         stub = self.stub
         if stub is None or not self.registered:
             return False, "not connected to a master"
         try:
             reply = stub.Commit(
-                mr_pb2.CommitRequest(ref=ref, epoch=self.epoch, temp_path=temp_path),
+                mr_pb2.CommitRequest(
+                    ref=ref, epoch=self.epoch, temp_path=temp_path, counters=counters
+                ),
                 timeout=CALL_TIMEOUT * 3,
             )
         except grpc.RpcError as exc:

@@ -20,7 +20,7 @@ def make_state(datanodes: int) -> NamenodeState:
         lease_timeout=600.0,
         report_grace=1.0,
         rng=random.Random(3),
-        now=0.0,
+        now=-2 * DEAD_AFTER,  # up long enough to have heard from every datanode
         repair_timeout=30.0,
     )
     for i in range(datanodes):
@@ -152,7 +152,7 @@ def test_excess_of_a_returning_datanode_is_trimmed_evenly() -> None:
         state.commit_chunk(path, "c", handle, 10, [name(0), name(1), name(2)], 0.0)
         state.complete(path, "c", False, 0.0)
         handles.append(handle)
-    everything = {h: 10 for h in handles}
+    everything = dict.fromkeys(handles, 10)
     for i in range(4):
         beat(state, i, everything, 0.1)
     state.tick(0.2)
@@ -160,3 +160,57 @@ def test_excess_of_a_returning_datanode_is_trimmed_evenly() -> None:
     assert sum(doomed.values()) == 12
     assert max(doomed.values()) - min(doomed.values()) <= 1, doomed
     assert all(len(state.live_replicas(h)) == 3 for h in handles)
+
+
+def test_a_restarted_namenode_copies_nothing_before_datanodes_could_report() -> None:
+    state = make_state(5)
+    whole = write_one(state, [0, 1, 2])
+    state.create("/g", 0, "c", False, 0.0)
+    short, _targets = state.add_chunk("/g", "c", "", [], 0, 0.0)
+    state.commit_chunk("/g", "c", short, 10, [name(0), name(1), name(4)], 0.0)
+    state.complete("/g", "c", False, 0.0)
+    # The namenode restarts: it knows the chunks, not where they are. Datanode-4 never
+    # comes back; the others report one by one.
+    restarted = NamenodeState(
+        state.ns,
+        replication=3,
+        chunk_size=100,
+        dead_after=DEAD_AFTER,
+        lease_timeout=600.0,
+        report_grace=1.0,
+        rng=random.Random(4),
+        now=100.0,
+    )
+    disks = {0: {whole: 10, short: 10}, 1: {whole: 10, short: 10}, 2: {whole: 10}, 3: {}}
+    beat(restarted, 0, disks[0], 100.1)
+    beat(restarted, 3, disks[3], 100.1)
+    now = 100.1
+    while now < 100.0 + DEAD_AFTER + 1.0:
+        restarted.tick(now)
+        if now < 100.0 + DEAD_AFTER:
+            assert not restarted.repairs, f"copying at {now - 100:.1f}s after the restart"
+        now += 0.5
+        for i, disk in disks.items():
+            beat(restarted, i, disk, now)
+    assert list(restarted.repairs) == [short]  # only the chunk that really lacks a copy
+    assert len(restarted.live_replicas(whole)) == 3
+
+
+def test_repairs_pending_counts_every_chunk_once() -> None:
+    # Datanode-0 holds 6 chunks and dies; 2 copies per source can start at once.
+    state = make_state(4)
+    handles = []
+    for k in range(6):
+        state.create(f"/f{k}", 0, "c", False, 0.0)
+        handle, _targets = state.add_chunk(f"/f{k}", "c", "", [], 0, 0.0)
+        state.commit_chunk(f"/f{k}", "c", handle, 10, [name(0), name(1), name(2)], 0.0)
+        state.complete(f"/f{k}", "c", False, 0.0)
+        handles.append(handle)
+    now = 0.0
+    while state.datanodes[name(0)].alive:
+        now += 0.5
+        for i in (1, 2, 3):
+            beat(state, i, dict.fromkeys(handles, 10) if i < 3 else {}, now)
+        state.tick(now)
+    assert 0 < len(state.repairs) < 6
+    assert state.repairs_pending == 6 == state.fsck("/").under_replicated

@@ -1,0 +1,440 @@
+"""MapReduce under faults, with real processes: kill -9 workers and masters mid-job, pause a
+master until its session expires, stragglers. Every job must end with the exact output of a
+fault-free run, and nothing may be committed twice."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((ROOT / "data" / "sample").glob("*.txt"))
+CHUNK = 64 * 1024
+
+# A word count whose mapper sleeps per line (so a phase lasts long enough to break things in
+# the middle of it), and whose first attempt of one chosen map can be made much slower.
+SLOW_JOB = """
+import os, time
+DELAY = 0.0
+REDUCE_DELAY = 0.0
+SLOW_FILE = ""
+SLOW_FACTOR = 1.0
+RUN = ""
+MARKER_DIR = "/tmp"
+
+def setup(params):
+    global DELAY, REDUCE_DELAY, SLOW_FILE, SLOW_FACTOR, RUN, MARKER_DIR
+    DELAY = float(params.get("delay", "0"))
+    REDUCE_DELAY = float(params.get("reduce_delay", "0"))
+    SLOW_FILE = params.get("slow_file", "")
+    SLOW_FACTOR = float(params.get("slow_factor", "1"))
+    RUN = params.get("run", "")
+    MARKER_DIR = params.get("marker_dir", "/tmp")
+
+_slow = None  # decided on the first record of the split
+
+
+def _is_slow_first_attempt(key, params_run):
+    # The first split of SLOW_FILE is slow on its first attempt only: the first attempt
+    # claims a marker file; any later attempt finds it claimed by another process.
+    path, offset = key
+    if not SLOW_FILE or not path.endswith(SLOW_FILE) or offset >= 65536:
+        return False
+    marker = os.path.join(MARKER_DIR, "straggler-" + params_run)
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return False
+    os.close(fd)
+    return True
+
+
+def mapper(key, line):
+    global _slow
+    if _slow is None:
+        _slow = _is_slow_first_attempt(key, RUN)
+    delay = DELAY * (SLOW_FACTOR if _slow else 1.0)
+    if delay:
+        time.sleep(delay)
+    for word in line.split():
+        yield word, 1
+
+
+def combiner(word, counts):
+    yield word, sum(counts)
+
+def reducer(word, counts):
+    if REDUCE_DELAY:
+        time.sleep(REDUCE_DELAY)
+    yield word, sum(counts)
+"""
+
+
+def reference(files: list[Path]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for path in files:
+        for line in path.read_text(errors="replace").splitlines():
+            counts.update(line.split())
+    return counts
+
+
+def output_counts(cluster, output: str) -> Counter[str]:
+    client = cluster.client()
+    counts: Counter[str] = Counter()
+    names = sorted(Path(e.path).name for e in client.ls(output))
+    assert "_SUCCESS" in names
+    for name in names:
+        if name.startswith("part-"):
+            text = client.read_bytes(f"{output}/{name}").decode()
+            for line in text.splitlines():
+                key, _, value = line.partition("\t")
+                assert key not in counts, f"{key} twice"
+                counts[key] = int(value)
+    return counts
+
+
+@pytest.fixture
+def job_file(tmp_path: Path) -> Path:
+    path = tmp_path / "slowcount.py"
+    path.write_text(SLOW_JOB)
+    return path
+
+
+def start_submit(cluster, job: Path, output: str, *params: str, extra=()) -> subprocess.Popen:
+    args = ["-D", "x=1"]
+    for p in params:
+        args += ["-D", p]
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mr.cli",
+            "--cluster",
+            str(cluster.dir),
+            "submit",
+            str(job),
+            "--input",
+            "/in",
+            "--output",
+            output,
+            "--reducers",
+            "2",
+            "--json",
+            *args,
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env,
+        cwd=ROOT,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[int, dict, str]:
+    out, err = proc.communicate(timeout=timeout)
+    try:
+        return proc.returncode, json.loads(out), err
+    except ValueError:
+        raise AssertionError(
+            f"submit printed no JSON (exit {proc.returncode}): {out}\n{err}"
+        ) from None
+
+
+def job_status(cluster) -> dict:
+    """Status of the only job, through the CLI (so it follows a failover)."""
+    jobs = json.loads(cluster.mr("jobs", "--json", check=True, timeout=60).stdout)
+    assert jobs, "no job"
+    return json.loads(
+        cluster.mr("status", jobs[-1]["job_id"], "--json", check=True, timeout=60).stdout
+    )
+
+
+def wait_for(cluster, condition, what: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    last: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            last = job_status(cluster)
+        except AssertionError:
+            last = {}
+        if last and condition(last):
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last status: {last.get('state')}")
+
+
+def put_input(cluster, count: int = 2) -> list[Path]:
+    files = SAMPLES[:count]
+    cluster.gfs("mkdir", "-p", "/in", check=True)
+    cluster.gfs("put", *map(str, files), "/in/", check=True)
+    return files
+
+
+def running_on(status: dict, prefix: str) -> list[str]:
+    return sorted(
+        {
+            a["worker"]
+            for a in status["attempts"]
+            if a["state"] == "RUNNING" and a["task"].startswith(prefix)
+        }
+    )
+
+
+def done_maps_on(status: dict) -> dict[str, int]:
+    counts: Counter[str] = Counter(
+        a["worker"]
+        for a in status["attempts"]
+        if a["state"] == "SUCCEEDED" and a["task"].startswith("m-")
+    )
+    return dict(counts)
+
+
+MR_FAULTS = {"masters": 1, "workers": 3, "dead_after": 2.0, "heartbeat_interval": 0.1}
+
+
+def test_worker_killed_mid_map(cluster_factory, job_file: Path) -> None:
+    cluster = cluster_factory(mr=MR_FAULTS, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster)
+    proc = start_submit(cluster, job_file, "/out", "delay=0.002")
+    status = wait_for(cluster, lambda s: running_on(s, "m-"), "maps running")
+    victim = running_on(status, "m-")[0]
+    cluster.kill(victim)
+    code, final, err = finish(proc)
+    assert code == 0, err
+    assert final["state"] == "SUCCEEDED"
+    lost = [a for a in final["attempts"] if a["state"] == "LOST"]
+    assert lost and all(a["worker"] == victim for a in lost)
+    for attempt in lost:  # each lost task ran again elsewhere, successfully
+        assert any(
+            a["task"] == attempt["task"] and a["state"] == "SUCCEEDED" and a["worker"] != victim
+            for a in final["attempts"]
+        )
+    assert output_counts(cluster, "/out") == reference(files)
+
+
+def test_worker_with_finished_maps_killed_in_reduce_phase(cluster_factory, job_file: Path) -> None:
+    cluster = cluster_factory(mr=MR_FAULTS, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster)
+    # Reduces are slow, so the reduce phase lasts; maps are quick.
+    proc = start_submit(cluster, job_file, "/out", "reduce_delay=0.001")
+    status = wait_for(
+        cluster,
+        lambda s: s["maps"]["done"] == s["maps"]["total"] and running_on(s, "r-"),
+        "all maps done and reduces running",
+    )
+    holders = done_maps_on(status)
+    reducers = set(running_on(status, "r-"))
+    # Prefer a worker that ran maps but runs no reduce: only its map outputs are lost.
+    victim = max(holders, key=lambda w: (w not in reducers, holders[w]))
+    cluster.kill(victim)
+    code, final, err = finish(proc)
+    assert code == 0, err
+    assert final["state"] == "SUCCEEDED"
+    assert final["counters"]["reexecuted_maps"] >= 1
+    redone = {
+        a["task"]
+        for a in final["attempts"]
+        if a["task"].startswith("m-")
+        and a["state"] == "SUCCEEDED"
+        and a["worker"] != victim
+        and any(
+            b["task"] == a["task"] and b["worker"] == victim and b["state"] == "SUCCEEDED"
+            for b in final["attempts"]
+        )
+    }
+    assert len(redone) == holders[victim], "every map finished on the dead worker ran again"
+    assert output_counts(cluster, "/out") == reference(files)
+
+
+MR_HA = {"masters": 2, "workers": 3, "dead_after": 2.0, "heartbeat_interval": 0.1}
+
+
+def active_master(cluster) -> str | None:
+    rows = cluster.status()
+    active = [n for n, r in rows.items() if r["role"] == "active" and r["alive"]]
+    return active[0] if active else None
+
+
+def wait_new_active(cluster, old: str, timeout: float) -> tuple[str, float]:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        name = active_master(cluster)
+        if name and name != old:
+            return name, time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"no master took over from {old} within {timeout:.0f}s")
+
+
+@pytest.mark.parametrize("phase", ["map", "reduce"])
+def test_active_master_killed(cluster_factory, job_file: Path, phase: str) -> None:
+    cluster = cluster_factory(mr=MR_HA, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster)
+    if phase == "map":
+        proc = start_submit(cluster, job_file, "/out", "delay=0.003")
+        wait_for(cluster, lambda s: s["maps"]["done"] >= 1 and running_on(s, "m-"), "maps")
+    else:
+        proc = start_submit(cluster, job_file, "/out", "reduce_delay=0.001")
+        wait_for(
+            cluster,
+            lambda s: s["maps"]["done"] == s["maps"]["total"] and running_on(s, "r-"),
+            "reduces running",
+        )
+    old = active_master(cluster)
+    assert old
+    cluster.kill("master")
+    session = cluster.config.zookeeper.session_timeout
+    new, took = wait_new_active(cluster, old, session + 15)
+    code, final, err = finish(proc)
+    assert code == 0, err
+    assert final["state"] == "SUCCEEDED"
+    assert any("resumed by a new master" in e for e in final["events"])
+    counts = output_counts(cluster, "/out")  # asserts each key in exactly one part
+    assert counts == reference(files)
+    parts = [e.path for e in cluster.client().ls("/out")]
+    assert sorted(Path(p).name for p in parts) == ["_SUCCESS", "part-00000", "part-00001"]
+    print(f"{new} took over from {old} in {took:.1f}s (session timeout {session}s)")
+
+
+def test_paused_master_is_fenced_and_steps_down(cluster_factory, job_file: Path) -> None:
+    cluster = cluster_factory(mr=MR_HA, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster)
+    proc = start_submit(cluster, job_file, "/out", "delay=0.003")
+    wait_for(cluster, lambda s: running_on(s, "m-"), "maps running")
+    old = active_master(cluster)
+    assert old
+    cluster.kill(old, signal="STOP")
+    paused_at = time.time()
+    new, _ = wait_new_active(cluster, old, cluster.config.zookeeper.session_timeout + 15)
+    cluster.kill(old, signal="CONT")
+    resumed_at = time.time()
+    code, final, err = finish(proc)
+    assert code == 0, err
+    assert output_counts(cluster, "/out") == reference(files)
+    # The old master stepped down (it exits once it learns its session is gone) ...
+    deadline = time.monotonic() + 30
+    while cluster.alive(old) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not cluster.alive(old), f"{old} did not step down"
+    log = cluster.log(old)
+    assert "stepping down" in log
+    # ... and nothing it said after the pause was acted on: every attempt workers started
+    # after the pause came from the new master.
+    late_assignments = [
+        line for line in log.splitlines() if " assign " in line and _stamp(line) > resumed_at
+    ]
+    assert late_assignments == [], late_assignments
+    assert paused_at < resumed_at
+
+
+def _stamp(line: str) -> float:
+    import datetime
+
+    try:
+        moment = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+    except ValueError:
+        return 0.0
+    return moment.timestamp()
+
+
+def test_repeated_failover(cluster_factory, job_file: Path) -> None:
+    cluster = cluster_factory(mr=MR_HA, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster, count=1)
+    active = active_master(cluster)
+    standby = next(n for n in ("master-0", "master-1") if n != active)
+    cluster.kill(standby)
+    cluster.restart(standby)
+    proc = start_submit(cluster, job_file, "/out", "delay=0.002")
+    wait_for(cluster, lambda s: running_on(s, "m-"), "maps running")
+    cluster.kill("master")
+    wait_new_active(cluster, active, cluster.config.zookeeper.session_timeout + 15)
+    code, final, err = finish(proc)
+    assert code == 0, err
+    assert output_counts(cluster, "/out") == reference(files)
+
+
+def test_straggler_backup_tasks(cluster_factory, job_file: Path, tmp_path: Path) -> None:
+    """One map is 20x slower on its first attempt only. With speculation the job takes
+    about as long as without the straggler, and a backup wins; without, it waits."""
+    cluster = cluster_factory(
+        mr={"masters": 1, "workers": 3, "dead_after": 5.0}, gfs={"chunk_size": CHUNK}
+    )
+    files = put_input(cluster, count=1)
+    target = files[0].name
+    durations = {}
+    finals = {}
+    for name, params, extra in [
+        ("normal", [], ()),
+        ("speculation", [f"slow_file={target}", "slow_factor=20"], ()),
+        ("no-speculation", [f"slow_file={target}", "slow_factor=20"], ("--no-speculation",)),
+    ]:
+        output = f"/out-{name}"
+        proc = start_submit(
+            cluster,
+            job_file,
+            output,
+            "delay=0.001",
+            f"run={name}-{tmp_path.name}",
+            f"marker_dir={tmp_path}",
+            *params,
+            extra=extra,
+        )
+        code, final, err = finish(proc, timeout=240)
+        assert code == 0, err
+        durations[name] = final["finished"] - final["submitted"]
+        finals[name] = final
+        assert output_counts(cluster, output) == reference(files)
+    print({k: round(v, 2) for k, v in durations.items()})
+    assert finals["normal"]["counters"].get("backups_launched", 0) == 0
+    assert finals["speculation"]["counters"]["backups_won"] >= 1
+    assert finals["no-speculation"]["counters"].get("backups_launched", 0) == 0
+    assert durations["speculation"] <= 1.6 * durations["normal"], durations
+    assert durations["no-speculation"] >= 2 * durations["speculation"], durations
+
+
+def test_crashing_job_with_worker_restarts(cluster_factory) -> None:
+    """jobs/crash.py: mappers and reducers that at random os._exit or sleep. Workers that
+    die are restarted by the test; the job still succeeds with the right output."""
+    cluster = cluster_factory(
+        mr={"masters": 1, "workers": 3, "dead_after": 2.0, "max_attempts": 8},
+        gfs={"chunk_size": CHUNK},
+    )
+    files = put_input(cluster, count=1)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mr.cli",
+            "--cluster",
+            str(cluster.dir),
+            "submit",
+            "jobs/crash.py",
+            "--input",
+            "/in",
+            "--output",
+            "/out",
+            "--reducers",
+            "2",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cluster.env,
+        cwd=ROOT,
+    )
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        for name in ("worker-0", "worker-1", "worker-2"):
+            if not cluster.alive(name):
+                cluster.restart(name)
+        time.sleep(0.5)
+    code, final, err = finish(proc, timeout=10)
+    assert code == 0, err
+    assert output_counts(cluster, "/out") == reference(files)

@@ -1,0 +1,184 @@
+"""Job files: loading errors (one clear line each), shipping by value, version check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mr.errors import JobError
+from mr.job import (
+    JobDefinition,
+    dumps_job,
+    job_from_functions,
+    load_job_file,
+    loads_job,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = """
+def mapper(key, value):
+    yield value, 1
+
+def reducer(key, values):
+    yield key, sum(values)
+"""
+
+
+def write(tmp_path: Path, body: str, name: str = "job.py") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(JobError) as info:
+        load_job_file(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_loads_a_good_job_with_defaults(tmp_path: Path) -> None:
+    job = load_job_file(write(tmp_path, GOOD))
+    assert job.input_format == "lines" and job.num_reducers is None and job.combiner is None
+    assert job.name == "job" and job.reducers() == 1 and job.reducers(4) == 4
+    assert list(job.mapper(None, "x")) == [("x", 1)]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("def mapper(k, v):\n    yield k,\n  oops\n", ":3: syntax error: "),
+        ("import no_such_module_xyz\n" + GOOD, ":1: import error: No module named"),
+        ("x = 1 / 0\n" + GOOD, ":1: error while loading: ZeroDivisionError: division by zero"),
+        (
+            "def reducer(k, vs):\n    yield k, 1\n",
+            ": no mapper defined (need def mapper(key, value))",
+        ),
+        (
+            "def mapper(k, v):\n    yield k, 1\n",
+            ": no reducer defined (need def reducer(key, values))",
+        ),
+        (GOOD + "combiner = 3\n", ": combiner is not callable (int)"),
+        (GOOD + "mapper = 'x'\n", ": mapper is not callable (str)"),
+        (GOOD + "setup = [1]\n", ": setup is not callable (list)"),
+        (GOOD + "partitioner = 2.5\n", ": partitioner is not callable (float)"),
+        (GOOD + "INPUT_FORMAT = 'csv'\n", ': INPUT_FORMAT must be "lines" or "files", not \'csv\''),
+        (GOOD + "NUM_REDUCERS = 0\n", ": NUM_REDUCERS must be an int >= 1, not 0"),
+        (GOOD + "NUM_REDUCERS = '2'\n", ": NUM_REDUCERS must be an int >= 1, not '2'"),
+        (GOOD + "SAMPLE_KEYS = -1\n", ": SAMPLE_KEYS must be an int >= 1, not -1"),
+        (GOOD + "raise SystemExit(3)\n", ": exits while loading (SystemExit: 3)"),
+    ],
+)
+def test_load_errors_are_one_clear_line(tmp_path: Path, body: str, expected: str) -> None:
+    path = write(tmp_path, body)
+    message = load_error(path)
+    assert message.startswith(str(path)), message
+    assert expected in message, message
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    assert load_error(tmp_path / "nope.py") == f"{tmp_path / 'nope.py'}: no such job file"
+    assert "is a directory" in load_error(tmp_path)
+
+
+def test_every_example_job_loads() -> None:
+    for path in sorted((ROOT / "jobs").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        job = load_job_file(path)
+        assert isinstance(job, JobDefinition)
+        assert loads_job(dumps_job(job)).input_format == job.input_format
+
+
+def test_job_file_ships_by_value_to_a_process_without_it(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        import re
+        WORD = re.compile(r"[a-z]+")
+        SCALE = 10
+
+        def helper(n):
+            return n * SCALE
+
+        def mapper(key, value):
+            for w in WORD.findall(value):
+                yield w, helper(1)
+
+        def reducer(key, values):
+            yield key, sum(values)
+        """,
+        name="shipped_job.py",
+    )
+    blob = dumps_job(load_job_file(path))
+    path.unlink()  # the worker has no copy
+    code = (
+        "import sys; from mr.job import loads_job;"
+        "job = loads_job(sys.stdin.buffer.read());"
+        "print(list(job.mapper(None, 'ab, cd')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=blob,
+        capture_output=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert out.stdout.decode().strip() == "[('ab', 10), ('cd', 10)]"
+
+
+def test_lambdas_and_closures_round_trip() -> None:
+    factor = 3
+
+    def make_mapper(sep: str):  # type: ignore[no-untyped-def]
+        return lambda key, value: ((w, factor) for w in value.split(sep))
+
+    job = job_from_functions(
+        make_mapper(","),
+        lambda key, values: iter([(key, sum(values))]),
+        combiner=lambda key, values: iter([(key, sum(values))]),
+        num_reducers=2,
+        name="adhoc",
+    )
+    again = loads_job(dumps_job(job))
+    assert list(again.mapper(None, "a,b")) == [("a", 3), ("b", 3)]
+    assert list(again.reducer("a", [1, 2])) == [("a", 3)]
+    assert again.num_reducers == 2 and again.name == "adhoc"
+
+
+def test_other_python_version_is_refused() -> None:
+    blob = bytearray(dumps_job(job_from_functions(lambda k, v: iter(()), lambda k, v: iter(()))))
+    blob[7] = (blob[7] + 1) % 256  # the minor version byte
+    with pytest.raises(JobError, match=r"job was pickled by Python 3\.\d+; this process runs 3\."):
+        loads_job(bytes(blob))
+    with pytest.raises(JobError, match="not a pickled job"):
+        loads_job(b"garbage")
+
+
+def test_job_from_functions_validates() -> None:
+    with pytest.raises(JobError, match="no reducer defined"):
+        job_from_functions(lambda k, v: iter(()), None)  # type: ignore[arg-type]
+    with pytest.raises(JobError, match="SAMPLE_KEYS and partitioner exclude each other"):
+        job_from_functions(
+            lambda k, v: iter(()), lambda k, v: iter(()), partitioner=lambda k, n: 0, sample_keys=5
+        )
+
+
+def test_setup_state_travels_with_the_job(tmp_path: Path) -> None:
+    # grep's setup() sets a module global that mapper() reads: both must share it after
+    # unpickling in another process.
+    blob = dumps_job(load_job_file(ROOT / "jobs" / "grep.py"))
+    code = (
+        "import sys; from mr.job import loads_job;"
+        "job = loads_job(sys.stdin.buffer.read()); job.setup({'pattern': 'b+'});"
+        "print(list(job.mapper(('p', 7), 'abbc')), list(job.mapper(('p', 9), 'x')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=blob, capture_output=True, cwd=tmp_path, check=True
+    )
+    assert out.stdout.decode().strip() == "[('p:000000000007', 'abbc')] []"
