@@ -10,7 +10,7 @@ this process, which a busy machine disturbs less than wall time; wall time is sh
 and checks that run_map's output, reduced, equals the baseline's counts.
 
 Without --corpus the corpus comes from bench/gen_corpus.py (fixed seed), cached under
-bench/.cache/. That generator needs numpy, which is not a project dependency: it is
+bench/out/ (git-ignored). That generator needs numpy, which is not a project dependency: it is
 imported here if this interpreter has it, else `python3 bench/gen_corpus.py` is run.
 """
 
@@ -39,7 +39,7 @@ CHUNK = 64 << 20
 
 
 def corpus(mb: int) -> Path:
-    cache = ROOT / "bench" / ".cache"
+    cache = ROOT / "bench" / "out"  # git-ignored
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / f"corpus-{mb}mb.txt"
     if path.exists():

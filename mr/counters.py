@@ -29,6 +29,7 @@ DATA_LOCAL_MAPS = "data_local_maps"
 REMOTE_MAPS = "remote_maps"
 FAILED_ATTEMPTS = "failed_attempts"
 KILLED_ATTEMPTS = "killed_attempts"
+LOST_ATTEMPTS = "lost_attempts"
 REDUCE_SHUFFLE_BYTES = "reduce_shuffle_bytes"
 
 RUNTIME_COUNTERS = (
@@ -51,6 +52,7 @@ SCHEDULING_COUNTERS = (
     REMOTE_MAPS,
     FAILED_ATTEMPTS,
     KILLED_ATTEMPTS,
+    LOST_ATTEMPTS,
     REDUCE_SHUFFLE_BYTES,
 )
 USER_PREFIX = "user."

@@ -254,6 +254,7 @@ def status_json(status: mr_pb2.JobStatus) -> dict[str, Any]:
                 "start": a.start,
                 "end": a.end,
                 "data_local": a.data_local,
+                "progress": round(a.progress, 4),
             }
             for a in status.attempts
         ],

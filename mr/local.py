@@ -66,7 +66,9 @@ def _skipped(name: str) -> bool:
 
 def expand_inputs(inputs: Iterable[str]) -> list[tuple[str, int]]:
     """(path, size) of every input file, in the given order; a directory contributes all
-    files below it sorted by path, skipping names that start with "_" or "."."""
+    files below it sorted by path, skipping names that start with "_" or "."; a file given
+    twice counts once. (The master expands GFS inputs the same way, so maps, and the order
+    in which a key's values reach the reducer, are the same as in the cluster.)"""
     files: list[tuple[str, int]] = []
     for given in inputs:
         path = Path(given)
@@ -82,7 +84,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[tuple[str, int]]:
             files.append((given, path.stat().st_size))
         else:
             raise MrError(f"{given}: no such input file or directory")
-    return files
+    return list(dict(files).items())
 
 
 def plan_splits(

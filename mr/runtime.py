@@ -8,6 +8,13 @@ The worker's attempt child process (and the local runner) call:
                progress=None) -> None
     map_split(job, path, offset, length, file_size, read, ...)   run_map over a split
 
+and, once per job before any task (client at submit, local runner at start):
+
+    prepare_params(job, files, read_range, reducers, params) -> params for every task
+        (for a job with SAMPLE_KEYS and reducers > 1: samples the input, computes the
+        partition boundaries and adds them as params[BOUNDARIES_PARAM]; tasks that see it
+        partition by key ranges, so part-00000 < part-00001 < ...)
+
 Run files (spills and final map output partitions alike) hold (key, value) pairs sorted by
 key: a sequence of frames, each `4-byte little-endian length + pickle.dumps(list of pairs,
 protocol 5)`, a few thousand pairs per frame, keys ascending across the whole file. An
@@ -107,23 +114,30 @@ def _frame_bytes(frame: list[Any]) -> memoryview:
     """Length header + pickle of one frame.
 
     The pickler runs in "fast" mode (no memo): 2-4x faster for lists of small tuples, the
-    main cost of writing runs. A self-referencing value cannot be pickled that way; such a
-    frame falls back to a normal pickle.
+    main cost of writing runs. A self-referencing value cannot be pickled that way: normal
+    pickle then. Instances of classes defined in the job file (or a notebook) cannot be
+    pickled by reference in a worker, which has no such module: cloudpickle then, which
+    carries the class by value (pickle.loads reads it back).
     """
     buf = io.BytesIO()
     buf.write(b"\0\0\0\0")
     pickler = pickle.Pickler(buf, protocol=5)
     pickler.fast = True
     try:
-        try:
-            pickler.dump(frame)
-        except (ValueError, RecursionError):
-            buf = io.BytesIO()
-            buf.write(b"\0\0\0\0")
-            pickle.Pickler(buf, protocol=5).dump(frame)
+        pickler.dump(frame)
     except Exception as exc:
-        detail = " ".join(str(exc).split())
-        raise TaskError(f"map output must be picklable: {type(exc).__name__}: {detail}") from None
+        buf = io.BytesIO()
+        buf.write(b"\0\0\0\0")
+        try:
+            if isinstance(exc, ValueError | RecursionError):
+                pickle.Pickler(buf, protocol=5).dump(frame)
+            else:
+                cloudpickle.Pickler(buf, protocol=5).dump(frame)
+        except Exception as again:
+            detail = " ".join(str(again).split())
+            raise TaskError(
+                f"map output must be picklable: {type(again).__name__}: {detail}"
+            ) from None
     view = buf.getbuffer()
     _LEN.pack_into(view, 0, len(view) - _LEN.size)
     return view

@@ -28,8 +28,8 @@ RESTORED = ""
 
 MAX_EVENTS = 200
 FETCH_FAILURES_BEFORE_REEXECUTION = 3
-# Speculation (LATE): back up a task whose projected time left exceeds this many typical
-# task durations of its phase, once it has run at least one typical duration.
+# Speculation (LATE): back up a task whose projected time left exceeds this many times what
+# a fresh attempt would need at the phase's typical rate.
 SLOW_FACTOR = 1.5
 BACKUP_SHARE = 0.1  # at most this share of all slots (at least one) runs backups
 # Tasks this short gain nothing from a backup, and their progress reports are too coarse
@@ -606,8 +606,8 @@ class Scheduler:
             phase = job.maps if any(t.state != DONE for t in job.maps) else job.reduces
             if any(t.state == PENDING for t in phase):
                 continue
-            typical = self._typical_duration(job, phase)
-            if typical is None:
+            rate = self._typical_rate(job, phase, now)
+            if rate is None:
                 continue
             for task in phase:
                 running = task.running()
@@ -619,8 +619,9 @@ class Scheduler:
                     or (task.kind == REDUCE and task.committing is not None)
                 ):
                     continue
-                left = self._time_left(running[0], now, typical, self._phase_start(job, task))
-                if left is not None and left > max(SLOW_FACTOR * typical, MIN_SPECULATION_SECONDS):
+                fresh = self._work(task) / rate  # what a backup would need
+                left = self._time_left(running[0], now, fresh, self._phase_start(job, task))
+                if left is not None and left > max(SLOW_FACTOR * fresh, MIN_SPECULATION_SECONDS):
                     if best is None or left > best[0]:
                         best = (left, job, task)
         if best is None:
@@ -640,25 +641,44 @@ class Scheduler:
         """Reduces start working when the last map is done; waiting for maps is not slow."""
         return job.maps_done_at if task.kind == REDUCE else 0.0
 
-    def _typical_duration(self, job: Job, phase: list[Task]) -> float | None:
-        durations = sorted(
-            t.winner.end - max(t.winner.start, self._phase_start(job, t))
-            for t in phase
-            if t.state == DONE and t.winner and t.winner.end
-        )
-        return durations[len(durations) // 2] if durations else None
+    @staticmethod
+    def _work(task: Task) -> float:
+        """A task's size: its split's bytes for maps (splits differ: a file's last chunk is
+        short), one unit for reduces."""
+        return float(max(task.split.length, 1)) if task.split else 1.0
+
+    def _typical_rate(self, job: Job, phase: list[Task], now: float) -> float | None:
+        """Work per second a healthy attempt achieves in this phase: an upper quantile over
+        finished tasks and running ones that report progress (LATE compares rates, so a big
+        split is not mistaken for a straggler next to a small one; a small split's fixed
+        start-up cost makes its rate look low, hence the upper quantile)."""
+        rates = []
+        for t in phase:
+            if t.state == DONE and t.winner and t.winner.end:
+                took = t.winner.end - max(t.winner.start, self._phase_start(job, t))
+                rates.append(self._work(t) / max(took, 1e-3))
+            for a in t.running():
+                elapsed = now - max(a.start, self._phase_start(job, t))
+                if a.progress > 0 and elapsed >= MIN_SPECULATION_SECONDS:
+                    rates.append(self._work(t) * a.progress / elapsed)
+        if not rates:
+            return None
+        rates.sort()
+        return rates[(3 * len(rates)) // 4]
 
     @staticmethod
     def _time_left(
-        attempt: Attempt, now: float, typical: float, phase_start: float = 0.0
+        attempt: Attempt, now: float, fresh: float, phase_start: float = 0.0
     ) -> float | None:
         """Projected seconds left: from the progress rate, or from the elapsed time when
-        the attempt reports no progress. None while it has not run a typical duration."""
+        the attempt reports no progress. None while it is too early to judge: half of what
+        a fresh attempt at the typical rate needs (all of it without any progress)."""
         elapsed = now - max(attempt.start, phase_start)
-        if elapsed < max(typical, MIN_SPECULATION_SECONDS):
-            return None
         if attempt.progress <= 0.0:
-            return elapsed
+            # Nothing to extrapolate from: its time left is judged by its time so far.
+            return elapsed if elapsed >= max(fresh, MIN_SPECULATION_SECONDS) else None
+        if elapsed < max(fresh / 2, MIN_SPECULATION_SECONDS):
+            return None  # early progress reports are too coarse to extrapolate
         return elapsed * (1.0 - attempt.progress) / attempt.progress
 
     @staticmethod

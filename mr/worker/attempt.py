@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -111,8 +112,19 @@ def run_map_attempt(
     out_dir.mkdir(parents=True)
     status, chunks = gfs.stat(assignment.path)
 
-    def read(offset: int, length: int | None) -> Any:
-        return gfs.read_range(assignment.path, offset, length, chunks=chunks)
+    # Records come in batches of one read frame each, and progress moves per batch: cut
+    # frames to ~1/64 of the split, so a small split still reports progress as it goes
+    # (speculation judges stragglers by it). Large splits keep their 1 MiB frames.
+    piece = min(1 << 20, max(1 << 10, assignment.length // 64))
+
+    def read(offset: int, length: int | None) -> Iterator[bytes]:
+        for frame in gfs.read_range(assignment.path, offset, length, chunks=chunks):
+            if len(frame) <= piece:
+                yield frame
+                continue
+            view = memoryview(frame)
+            for start in range(0, len(frame), piece):
+                yield bytes(view[start : start + piece])
 
     parts = runtime.map_split(
         job,

@@ -365,7 +365,7 @@ def test_straggler_backup_tasks(cluster_factory, job_file: Path, tmp_path: Path)
     cluster = cluster_factory(
         mr={"masters": 1, "workers": 3, "dead_after": 5.0}, gfs={"chunk_size": CHUNK}
     )
-    files = put_input(cluster, count=1)
+    files = put_input(cluster, count=3)  # several waves of maps, as in a real job
     target = files[0].name
     durations = {}
     finals = {}
@@ -414,7 +414,7 @@ def test_crashing_job_with_worker_restarts(cluster_factory) -> None:
             "--cluster",
             str(cluster.dir),
             "submit",
-            "jobs/crash.py",
+            str(ROOT / "jobs" / "crash.py"),
             "--input",
             "/in",
             "--output",

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "data" / "sample").glob("*.txt"))
 MR = {"masters": 1, "workers": 3}
+WORDCOUNT = str(ROOT / "jobs" / "wordcount.py")
 CHUNK = 128 * 1024  # the sample texts span many chunks, so lines cross chunk boundaries
 
 
@@ -71,7 +72,7 @@ def test_wordcount_matches_reference_and_contract(mr_cluster, reducers: int) -> 
     files = put_samples(mr_cluster)
     result = submit(
         mr_cluster,
-        "jobs/wordcount.py",
+        WORDCOUNT,
         "--input",
         "/in",
         "--output",
@@ -102,9 +103,7 @@ def test_wordcount_matches_reference_and_contract(mr_cluster, reducers: int) -> 
 
 def test_maps_run_in_parallel(mr_cluster) -> None:
     put_samples(mr_cluster, count=2)
-    status = json.loads(
-        submit(mr_cluster, "jobs/wordcount.py", "--input", "/in", "--output", "/o").stdout
-    )
+    status = json.loads(submit(mr_cluster, WORDCOUNT, "--input", "/in", "--output", "/o").stdout)
     maps = sorted((a["start"], a["end"]) for a in status["attempts"] if a["task"].startswith("m-"))
     overlaps = sum(1 for (s1, e1), (s2, _e2) in zip(maps, maps[1:], strict=False) if s2 < e1)
     assert overlaps >= 1, maps
@@ -116,8 +115,8 @@ def test_submit_refusals_write_nothing(mr_cluster, tmp_path: Path) -> None:
     no_mapper = tmp_path / "nomapper.py"
     no_mapper.write_text("def reducer(k, vs):\n    yield k, sum(vs)\n")
     cases = [
-        (["jobs/wordcount.py", "--input", "/missing", "--output", "/o1"], r"/missing"),
-        (["jobs/wordcount.py", "--input", "/in", "--output", "/in"], r"exists"),
+        ([WORDCOUNT, "--input", "/missing", "--output", "/o1"], r"/missing"),
+        ([WORDCOUNT, "--input", "/in", "--output", "/in"], r"exists"),
         ([str(no_mapper), "--input", "/in", "--output", "/o2"], r"mapper"),
         ([str(tmp_path / "absent.py"), "--input", "/in", "--output", "/o3"], r"absent\.py"),
     ]

@@ -182,3 +182,46 @@ def test_setup_state_travels_with_the_job(tmp_path: Path) -> None:
         [sys.executable, "-c", code], input=blob, capture_output=True, cwd=tmp_path, check=True
     )
     assert out.stdout.decode().strip() == "[('p:000000000007', 'abbc')] []"
+
+
+def test_keys_of_a_class_from_the_job_file_cross_processes(tmp_path: Path) -> None:
+    # The map and the reduce run in processes that have no module of that name: run
+    # files must carry the class by value, and both sides must agree on it.
+    path = write(
+        tmp_path,
+        """
+        from dataclasses import dataclass
+
+        @dataclass(frozen=True, order=True)
+        class Key:
+            word: str
+
+        def mapper(key, line):
+            for w in line.split():
+                yield Key(w), 1
+
+        combiner = None
+
+        def reducer(key, values):
+            yield key.word, sum(values)
+        """,
+    )
+    blob = tmp_path / "blob"
+    blob.write_bytes(dumps_job(load_job_file(path)))
+    path.unlink()
+    common = (
+        "from mr.job import loads_job; from mr.counters import Counters; import mr.runtime as rt;"
+    )
+    map_code = (
+        common + "job = loads_job(open('blob', 'rb').read());"
+        "rt.run_map(job, [((0, 0), 'b a b'), ((0, 6), 'c a')], 1, 'm', {}, 1 << 20, Counters())"
+    )
+    reduce_code = (
+        common + "import sys; job = loads_job(open('blob', 'rb').read());"
+        "rt.run_reduce(job, ['m/part-00000'], sys.stdout.buffer, {}, Counters())"
+    )
+    subprocess.run([sys.executable, "-c", map_code], cwd=tmp_path, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", reduce_code], cwd=tmp_path, check=True, capture_output=True
+    )
+    assert out.stdout == b"a\t2\nb\t2\nc\t1\n"

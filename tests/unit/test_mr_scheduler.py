@@ -328,3 +328,21 @@ def test_hung_attempt_is_failed_and_retried() -> None:
     result = sim.beat("worker-0")
     assert a.attempt.ref in result.kill
     assert job.maps[0].failures == 1
+
+
+def test_big_split_next_to_a_small_one_is_not_a_straggler() -> None:
+    sim = Sim(workers=3, slots=1)
+    sizes = [128 * 1024, 8 * 1024]
+    split_list = [
+        MapSplit("/in/f", 0, sizes[0], ("host-0",)),
+        MapSplit("/in/f", sizes[0], sizes[1], ("host-1",)),
+    ]
+    job = sim.s.submit(spec(reducers=1), split_list, 0)
+    big = sim.beat("worker-0").assign[0].attempt.ref
+    small = sim.beat("worker-1").assign[0].attempt.ref
+    sim.now = 0.1
+    sim.finish("worker-1", small)  # 8 KiB in 0.1 s
+    sim.now = 1.5  # the big one is at 90%: on track for its size
+    progress_beat(sim, "worker-0", {big: 0.9})
+    assert not [a for a in sim.beat("worker-2").assign if a.attempt.speculative]
+    assert job.counters.get("backups_launched", 0) == 0
