@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install stubs zookeeper setup lint format test demo clean
+.PHONY: help venv install stubs zookeeper setup lint format test demo clean bench
 
 help:
 	@echo "make demo       set up, start a local cluster, put/get the sample texts, stop it"
@@ -58,3 +58,14 @@ clean:
 		$(VENV)/bin/mr --cluster .cluster cluster stop || true; fi
 	rm -rf .cluster .pytest_cache .ruff_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+# Benchmarks (issue 6): the same set-up, then bench/run.py (corpus, cluster, tables, targets;
+# results into bench/RESULTS.md). numpy (the data generators) and py-spy (--profile) are
+# installed into .venv for the benchmark only: they are not project dependencies.
+#   make bench                           256 MiB, 3 runs per method (~10 min on 2 cores)
+#   make bench BENCH_ARGS="--quick"      16 MiB smoke run, 1 run each
+#   make bench BENCH_ARGS="--mb 64 --profile"
+BENCH_ARGS ?=
+bench: setup
+	$(PY) -m pip install -q --disable-pip-version-check numpy py-spy
+	$(PY) bench/run.py $(BENCH_ARGS)

@@ -210,6 +210,9 @@ class GfsClient:
         self._channels: dict[str, grpc.Channel] = {}
         self._retired: list[grpc.Channel] = []
         self._lock = threading.Lock()
+        self._writing: set[str] = set()  # files open for writing: their leases are renewed
+        self._renew_every = 10.0
+        self._renewer: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -448,7 +451,41 @@ class GfsClient:
             ),
             idempotent=False,
         )
+        self._start_renewing(path, reply.lease_timeout)
         return FileWriter(self, path, chunk_size=reply.chunk_size, replication=reply.replication)
+
+    def _start_renewing(self, path: str, lease_timeout: float) -> None:
+        """Keep the leases of open files alive however slowly their data comes (a reducer
+        may take minutes to fill a chunk); the thread runs only while files are open."""
+        with self._lock:
+            self._writing.add(path)
+            if lease_timeout > 0:
+                self._renew_every = min(self._renew_every, lease_timeout / 3)
+            if self._renewer is None or not self._renewer.is_alive():
+                self._renewer = threading.Thread(
+                    target=self._renew_leases, name="lease-renewer", daemon=True
+                )
+                self._renewer.start()
+
+    def _renew_leases(self) -> None:
+        while True:
+            with self._lock:
+                if not self._writing:
+                    self._renewer = None
+                    return
+                interval = self._renew_every
+            time.sleep(interval)
+            with self._lock:
+                writing = sorted(self._writing)
+            if not writing:
+                continue
+            try:
+                self._call(
+                    "RenewLease",
+                    gfs_pb2.RenewLeaseRequest(client_id=self.client_id, paths=writing),
+                )
+            except errors.GfsError as exc:  # the write itself fails with the real reason
+                logger.debug("lease renewal failed: %s", exc)
 
     def write_file(
         self,
@@ -596,11 +633,15 @@ class GfsClient:
         return []
 
     def _complete(self, path: str, abort: bool) -> None:
-        self._call(
-            "Complete",
-            gfs_pb2.CompleteRequest(path=path, client_id=self.client_id, abort=abort),
-            idempotent=False,
-        )
+        try:
+            self._call(
+                "Complete",
+                gfs_pb2.CompleteRequest(path=path, client_id=self.client_id, abort=abort),
+                idempotent=False,
+            )
+        finally:
+            with self._lock:
+                self._writing.discard(path)
 
     # -- reading --------------------------------------------------------------------------
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gfs import clusterdir, logs
 from gfs.clusterdir import ClusterDir, write_atomic
 from gfs.config import ClusterConfig, load_config
+from gfs.errors import GfsError
 
 
 @dataclass(frozen=True)
@@ -103,3 +107,24 @@ def wait_for_stop(event: threading.Event) -> None:
     even when the kernel delivered the signal to another thread."""
     while not event.wait(0.5):
         pass
+
+
+def run(
+    description: str,
+    default_name: str,
+    serve: Callable[[DaemonArgs], int],
+    argv: list[str] | None = None,
+) -> int:
+    """A daemon's main(): parse the command line, set up logging, serve until stopped.
+    A GfsError (bad config, ZooKeeper unreachable, port taken) is one log line and exit 1."""
+    try:
+        args = parse_args(description, default_name, argv)
+    except GfsError as exc:
+        print(f"{default_name.rsplit('-', 1)[0]}: {exc}", file=sys.stderr)
+        return 1
+    start_logging(args)
+    try:
+        return serve(args)
+    except GfsError as exc:
+        logging.getLogger(args.name).error("%s", exc)
+        return 1

@@ -164,8 +164,17 @@ def print_table(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "run-local" in args:
+        # run-local has its own parser (its options, --help included, are all its own);
+        # it needs no cluster, so global options before it are ignored.
+        index = args.index("run-local")
+        if all(a.startswith("-") for a in args[:index]) or index == 0:
+            from mr.local import main as run_local_main
+
+            return int(run_local_main(args[index + 1 :]))
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     logging.basicConfig(
         level=logging.DEBUG if ns.debug else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -168,7 +168,7 @@ class Cluster:
                 raise LaunchError("no master in this cluster")
             active = active_master(self.dir, self.config())
             if active is None:
-                raise LaunchError("no active master right now")
+                raise LaunchError("no master is active right now (is the cluster running?)")
             name = active
         for spec in self.specs():
             if spec.name == name:

@@ -32,21 +32,13 @@ def tune_malloc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = daemon.parse_args("GFS datanode", "datanode-0", argv)
-    except errors.GfsError as exc:
-        print(f"gfs datanode: {exc}", file=sys.stderr)
-        return 1
-    daemon.start_logging(args)
+    return daemon.run("GFS datanode", "datanode-0", serve, argv)
+
+
+def serve(args: daemon.DaemonArgs) -> int:
     tune_malloc()
     stop = daemon.stop_event()
-    try:
-        zk_client = gfs_zk.connect(
-            args.zk_hosts, args.secret, args.config.zookeeper.session_timeout
-        )
-    except errors.GfsError as exc:
-        logger.error("%s", exc)
-        return 1
+    zk_client = gfs_zk.connect(args.zk_hosts, args.secret, args.config.zookeeper.session_timeout)
     server: DatanodeServer | None = None
     try:
         store = ChunkStore(args.cluster.data / args.name)

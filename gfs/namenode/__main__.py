@@ -7,7 +7,6 @@ import sys
 import threading
 
 from gfs import daemon, rpc, zk
-from gfs.errors import GfsError
 from gfs.namenode.server import NamenodeCore, NamenodeService, Publisher
 from gfs.proto import gfs_pb2_grpc
 
@@ -15,17 +14,7 @@ logger = logging.getLogger("gfs.namenode")
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = daemon.parse_args("GFS namenode", "namenode", argv)
-    except GfsError as exc:
-        print(f"namenode: {exc}", file=sys.stderr)
-        return 1
-    daemon.start_logging(args)
-    try:
-        return serve(args)
-    except GfsError as exc:
-        logger.error("%s", exc)
-        return 1
+    return daemon.run("GFS namenode", "namenode", serve, argv)
 
 
 def serve(args: daemon.DaemonArgs) -> int:

@@ -19,7 +19,7 @@ import grpc
 
 from gfs import paths, rpc, zk
 from gfs.config import ClusterConfig
-from gfs.errors import GfsError
+from gfs.errors import GfsError, LeaseError
 from gfs.namenode.oplog import OpLog
 from gfs.namenode.state import ChunkView, DeleteReplicas, Entry, FsckReport, NamenodeState
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
@@ -194,7 +194,11 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
                 )
             )
             logger.info("create %s (replication %d) for %s", path, replication, request.client_id)
-            return gfs_pb2.CreateReply(chunk_size=chunk_size, replication=replication)
+            return gfs_pb2.CreateReply(
+                chunk_size=chunk_size,
+                replication=replication,
+                lease_timeout=self.core.config.gfs.lease_timeout,
+            )
 
         return self._run(context, go)
 
@@ -246,6 +250,16 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
             path = _path(request.path)
             self.core.call(lambda s, now: s.complete(path, request.client_id, request.abort, now))
             logger.info("%s %s", "abort" if request.abort else "complete", path)
+            return gfs_pb2.Empty()
+
+        return self._run(context, go)
+
+    def RenewLease(self, request, context):  # noqa: N802
+        def go() -> gfs_pb2.Empty:
+            paths_ = [_path(p) for p in request.paths]
+            lost = self.core.call(lambda s, now: s.renew_lease(request.client_id, paths_, now))
+            if lost:
+                raise LeaseError(f"lease lost on {', '.join(lost)}")
             return gfs_pb2.Empty()
 
         return self._run(context, go)

@@ -238,6 +238,22 @@ class NamenodeState:
                 self._add_location(handle, name, now)
         self.leases[path] = now
 
+    def renew_lease(self, client: str, paths: Iterable[str], now: float) -> list[str]:
+        """A live writer keeps its files; returns the paths whose lease it no longer holds."""
+        lost = []
+        for path in paths:
+            node = self.ns.lookup(path)
+            if (
+                isinstance(node, FileNode)
+                and not node.complete
+                and node.lease_holder == client
+                and path in self.leases
+            ):
+                self.leases[path] = now
+            else:
+                lost.append(path)
+        return lost
+
     def complete(self, path: str, client: str, abort: bool, now: float) -> None:
         if abort:
             node = self.ns.lookup(path)

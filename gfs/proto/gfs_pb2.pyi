@@ -118,12 +118,22 @@ class CreateRequest(_message.Message):
     def __init__(self, path: _Optional[str] = ..., replication: _Optional[int] = ..., client_id: _Optional[str] = ..., overwrite: _Optional[bool] = ...) -> None: ...
 
 class CreateReply(_message.Message):
-    __slots__ = ("chunk_size", "replication")
+    __slots__ = ("chunk_size", "replication", "lease_timeout")
     CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     chunk_size: int
     replication: int
-    def __init__(self, chunk_size: _Optional[int] = ..., replication: _Optional[int] = ...) -> None: ...
+    lease_timeout: float
+    def __init__(self, chunk_size: _Optional[int] = ..., replication: _Optional[int] = ..., lease_timeout: _Optional[float] = ...) -> None: ...
+
+class RenewLeaseRequest(_message.Message):
+    __slots__ = ("client_id", "paths")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, client_id: _Optional[str] = ..., paths: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AddChunkRequest(_message.Message):
     __slots__ = ("path", "client_id", "client_host", "exclude", "abandon_handle")

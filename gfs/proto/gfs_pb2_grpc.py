@@ -79,6 +79,11 @@ class NamenodeStub:
                 request_serializer=gfs_dot_proto_dot_gfs__pb2.CompleteRequest.SerializeToString,
                 response_deserializer=gfs_dot_proto_dot_gfs__pb2.Empty.FromString,
                 _registered_method=True)
+        self.RenewLease = channel.unary_unary(
+                '/gfs.Namenode/RenewLease',
+                request_serializer=gfs_dot_proto_dot_gfs__pb2.RenewLeaseRequest.SerializeToString,
+                response_deserializer=gfs_dot_proto_dot_gfs__pb2.Empty.FromString,
+                _registered_method=True)
         self.ReportBadReplica = channel.unary_unary(
                 '/gfs.Namenode/ReportBadReplica',
                 request_serializer=gfs_dot_proto_dot_gfs__pb2.BadReplicaReport.SerializeToString,
@@ -158,6 +163,12 @@ class NamenodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenewLease(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ReportBadReplica(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -228,6 +239,11 @@ def add_NamenodeServicer_to_server(servicer, server):
             'Complete': grpc.unary_unary_rpc_method_handler(
                     servicer.Complete,
                     request_deserializer=gfs_dot_proto_dot_gfs__pb2.CompleteRequest.FromString,
+                    response_serializer=gfs_dot_proto_dot_gfs__pb2.Empty.SerializeToString,
+            ),
+            'RenewLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewLease,
+                    request_deserializer=gfs_dot_proto_dot_gfs__pb2.RenewLeaseRequest.FromString,
                     response_serializer=gfs_dot_proto_dot_gfs__pb2.Empty.SerializeToString,
             ),
             'ReportBadReplica': grpc.unary_unary_rpc_method_handler(
@@ -493,6 +509,33 @@ class Namenode:
             target,
             '/gfs.Namenode/Complete',
             gfs_dot_proto_dot_gfs__pb2.CompleteRequest.SerializeToString,
+            gfs_dot_proto_dot_gfs__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gfs.Namenode/RenewLease',
+            gfs_dot_proto_dot_gfs__pb2.RenewLeaseRequest.SerializeToString,
             gfs_dot_proto_dot_gfs__pb2.Empty.FromString,
             options,
             channel_credentials,

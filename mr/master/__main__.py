@@ -15,7 +15,6 @@ from kazoo.client import KazooState
 
 from gfs import daemon, rpc, zk
 from gfs.client import GfsClient
-from gfs.errors import GfsError
 from mr.master.server import MasterCore, MasterService
 from mr.master.store import JobStore
 from mr.proto import mr_pb2_grpc
@@ -25,17 +24,7 @@ TICK_SECONDS = 0.1
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = daemon.parse_args("MapReduce master", "master-0", argv)
-    except GfsError as exc:
-        print(f"master: {exc}", file=sys.stderr)
-        return 1
-    daemon.start_logging(args)
-    try:
-        return serve(args)
-    except GfsError as exc:
-        logger.error("%s", exc)
-        return 1
+    return daemon.run("MapReduce master", "master-0", serve, argv)
 
 
 def serve(args: daemon.DaemonArgs) -> int:

@@ -6,7 +6,6 @@ import logging
 import sys
 
 from gfs import daemon, rpc, zk
-from gfs.errors import GfsError
 from mr.proto import mr_pb2_grpc
 from mr.worker.server import ShuffleService, WorkerDaemon, clear_dir
 
@@ -14,17 +13,7 @@ logger = logging.getLogger("mr.worker")
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        args = daemon.parse_args("MapReduce worker", "worker-0", argv)
-    except GfsError as exc:
-        print(f"worker: {exc}", file=sys.stderr)
-        return 1
-    daemon.start_logging(args)
-    try:
-        return serve(args)
-    except GfsError as exc:
-        logger.error("%s", exc)
-        return 1
+    return daemon.run("MapReduce worker", "worker-0", serve, argv)
 
 
 def serve(args: daemon.DaemonArgs) -> int:

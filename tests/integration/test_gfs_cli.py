@@ -366,3 +366,18 @@ def test_calls_without_the_secret_are_refused(cluster: RunningCluster, tmp_path:
     (fake / "secret").unlink()
     assert "secret" in one_line_error(cluster.run("gfs", "--cluster", str(fake), "ls", "/"))
     assert tree(cluster) == before
+
+
+def test_slow_writer_keeps_its_lease(cluster_factory) -> None:
+    """A writer that takes longer than the lease timeout to fill a chunk keeps its file:
+    the client renews the lease while the file is open."""
+    import time
+
+    cluster = cluster_factory(gfs={"lease_timeout": 1.5})
+    with cluster.client() as client:
+        writer = client.create("/slow")
+        writer.write(b"first half, ")
+        time.sleep(4.0)  # the point of the test: well past the lease timeout
+        writer.write(b"second half\n")
+        writer.close()
+        assert client.read_bytes("/slow") == b"first half, second half\n"

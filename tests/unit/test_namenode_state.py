@@ -174,3 +174,17 @@ def test_list_and_hidden_files() -> None:
     assert state.list("/d/e/b", False)[0].size == 5
     with pytest.raises(NotFound):
         state.stat("/d/open", "")
+
+
+def test_renewed_lease_outlives_the_timeout() -> None:
+    state = make_state()
+    state.create("/f", 0, "c", False, 0)
+    for t in (50.0, 100.0, 150.0):  # renewed every 50 s: never expires
+        assert state.renew_lease("c", ["/f"], t) == []
+        state.tick(t)
+    assert state.ns.lookup("/f") is not None
+    assert state.renew_lease("other", ["/f"], 151.0) == ["/f"]
+    assert not [e for e in state.tick(209.9) if "lease" in e]  # renewed at 150 by "c"
+    assert [e for e in state.tick(210.1) if "lease" in e] == [
+        "lease on /f expired: unfinished file removed"
+    ]
