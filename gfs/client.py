@@ -483,6 +483,7 @@ class GfsClient:
                 self._call(
                     "RenewLease",
                     gfs_pb2.RenewLeaseRequest(client_id=self.client_id, paths=writing),
+                    idempotent=True,
                 )
             except errors.GfsError as exc:  # the write itself fails with the real reason
                 logger.debug("lease renewal failed: %s", exc)
