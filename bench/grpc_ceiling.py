@@ -9,6 +9,8 @@ message limits, no retries) and raw bytes (no protobuf, no checksums, no disk):
   down  server -> client, a unary-stream call: what `gfs get` does at best
   up    client -> server, a stream-unary call: what one hop of `gfs put` does at best
 Each (direction, size) is timed --runs times; the median is reported, in MB/s (10**6 B/s).
+--per-call-mib N streams "down" as consecutive calls of N MiB each (as `gfs get` reads a
+chunk in windows), to show what starting a stream costs.
 The same 1 MiB bytes object is sent again and again, so no time goes into making data.
 """
 
@@ -66,12 +68,15 @@ def serve() -> None:
     server.stop(0)
 
 
-def _time_down(ch: grpc.Channel, total: int, size: int) -> float:
+def _time_down(ch: grpc.Channel, total: int, size: int, per_call: int = 0) -> float:
+    """Stream `total` bytes down: one call, or calls of `per_call` bytes one after another."""
     call = ch.unary_stream(f"/{SERVICE}/Down")
+    per_call = per_call or total
     start = time.perf_counter()
     got = 0
-    for message in call(_REQ.pack(total, size)):
-        got += len(message)
+    while got < total:
+        for message in call(_REQ.pack(min(per_call, total - got), size)):
+            got += len(message)
     seconds = time.perf_counter() - start
     assert got == total, (got, total)
     return seconds
@@ -96,7 +101,7 @@ def _time_up(ch: grpc.Channel, total: int, size: int) -> float:
 
 
 def measure(
-    mb: float, sizes_kib: list[int], directions: list[str], runs: int
+    mb: float, sizes_kib: list[int], directions: list[str], runs: int, per_call_mib: int = 0
 ) -> list[dict[str, float | int | str]]:
     """Median MB/s per (direction, message size), server in a child process."""
     total = int(mb * (1 << 20))
@@ -115,8 +120,13 @@ def measure(
             _time_down(ch, 8 << 20, 1 << 20)  # warm up the connection
             for kib in sizes_kib:
                 for direction in directions:
-                    timer = _time_down if direction == "down" else _time_up
-                    times = [timer(ch, total, kib << 10) for _ in range(runs)]
+                    if direction == "down":
+                        times = [
+                            _time_down(ch, total, kib << 10, per_call_mib << 20)
+                            for _ in range(runs)
+                        ]
+                    else:
+                        times = [_time_up(ch, total, kib << 10) for _ in range(runs)]
                     seconds = statistics.median(times)
                     results.append(
                         {
@@ -126,6 +136,7 @@ def measure(
                             "seconds": seconds,
                             "MBps": total / seconds / 1e6,
                             "runs": runs,
+                            "per_call_mib": per_call_mib if direction == "down" else 0,
                         }
                     )
     finally:
@@ -146,6 +157,12 @@ def main() -> None:
     ap.add_argument("--msg-kib", default="1024", help="message sizes in KiB (default 1024)")
     ap.add_argument("--direction", default="down,up", help="down, up or both (default)")
     ap.add_argument("--runs", type=int, default=3, help="runs per measurement; median (3)")
+    ap.add_argument(
+        "--per-call-mib",
+        type=int,
+        default=0,
+        help="down: one call per this many MiB, one after another (default: one call)",
+    )
     ap.add_argument("--json", action="store_true", help="print JSON")
     a = ap.parse_args()
     if a.serve:
@@ -156,7 +173,7 @@ def main() -> None:
     for d in directions:
         if d not in ("down", "up"):
             ap.error(f"--direction: {d!r} is neither down nor up")
-    results = measure(a.mb, sizes, directions, a.runs)
+    results = measure(a.mb, sizes, directions, a.runs, a.per_call_mib)
     if a.json:
         print(json.dumps(results, indent=2))
         return

@@ -186,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`mr status ... | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (GfsError, MrError, OSError) as exc:
         if ns.debug:
             traceback.print_exc()

@@ -380,6 +380,9 @@ class Scheduler:
 
     def _reexecute_map(self, job: Job, task: Task, now: float, why: str) -> None:
         self._records.append(("map_undone", job.job_id, task.task_id))
+        if task.winner is not None:  # a job counts each task's one successful attempt
+            for name, value in task.winner.counters.items():
+                job.count(name, -value)
         task.state, task.winner, task.fetch_failures = PENDING, None, 0
         job.map_generation += 1
         job.count("reexecuted_maps")
@@ -519,8 +522,9 @@ class Scheduler:
             if other is attempt:
                 continue  # a committed reduce reports its own end later
             if attempt.speculative:
-                # The backup won: it saved the original's projected time left.
-                left = self._time_left(other, now, 0.0) or 0.0
+                # The backup won: it saved the original's projected time left, counted
+                # conservatively as at most as long again as the original had run.
+                left = min(self._time_left(other, now, 0.0) or 0.0, now - other.start)
                 job.count("backups_won")
                 job.count("backup_ms_saved", int(left * 1000))
                 job.event(now, f"backup attempt {attempt.ref.attempt} of {task.task_id} won")

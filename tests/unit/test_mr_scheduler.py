@@ -286,7 +286,7 @@ def test_backup_for_a_straggler_and_the_backup_wins() -> None:
     sim.finish("worker-2", backups[0].attempt.ref)
     task = job.task(straggler.task)
     assert task.winner.speculative and task.attempts[0].state == KILLED
-    assert job.counters["backups_won"] == 1 and job.counters["backup_ms_saved"] > 10_000
+    assert job.counters["backups_won"] == 1 and job.counters["backup_ms_saved"] == 2000
     assert straggler in sim.beat("worker-0").kill
 
 
@@ -346,3 +346,22 @@ def test_big_split_next_to_a_small_one_is_not_a_straggler() -> None:
     progress_beat(sim, "worker-0", {big: 0.9})
     assert not [a for a in sim.beat("worker-2").assign if a.attempt.speculative]
     assert job.counters.get("backups_launched", 0) == 0
+
+
+def test_reexecuted_map_counters_count_once() -> None:
+    sim = Sim(workers=2, slots=1)
+    job = sim.s.submit(spec(reducers=1), splits(1, lambda i: ("host-0",)), 0)
+    (a,) = sim.beat("worker-0").assign
+    sim.beat(
+        "worker-0", finished=[AttemptReport(a.attempt.ref, True, counters={"map_input_records": 7})]
+    )
+    assert job.counters["map_input_records"] == 7
+    sim.now = DEAD_AFTER + 1
+    sim.beat("worker-1")
+    sim.s.tick(sim.now)  # worker-0 lost: its map runs again
+    assert job.counters["map_input_records"] == 0
+    (b,) = [x for x in sim.beat("worker-1").assign if x.task.kind == "map"]
+    sim.beat(
+        "worker-1", finished=[AttemptReport(b.attempt.ref, True, counters={"map_input_records": 7})]
+    )
+    assert job.counters["map_input_records"] == 7
