@@ -157,3 +157,146 @@ def test_raising_mapper_fails_after_max_attempts(mr_cluster, tmp_path: Path) -> 
     failed = [a for a in status["attempts"] if a["state"] == "FAILED"]
     assert failed and all("ValueError" in a["error"] for a in failed)
     assert not mr_cluster.client().exists("/o")
+
+
+def _local_run(job: str, inputs: list[Path], out: Path, reducers: int, *params: str) -> None:
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "mr.cli", "run-local", str(ROOT / "jobs" / job)]
+    args += ["--input", ",".join(map(str, inputs)), "--output", str(out)]
+    args += ["--reducers", str(reducers), "--chunk-size", str(CHUNK)]
+    for p in params:
+        args += ["-D", p]
+    done = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def _local_parts(out: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(out.iterdir())}
+
+
+def _write_join_inputs(where: Path) -> list[Path]:
+    import random
+
+    rng = random.Random(7)
+    users = where / "users.csv"
+    orders = where / "orders.csv"
+    users.write_text("".join(f"{i},user{i}\n" for i in range(4000)))
+    orders.write_text(
+        "".join(f"{rng.randrange(5000)},item{rng.randrange(10**6)}\n" for _ in range(16000))
+    )
+    return [users, orders]
+
+
+def test_every_example_job_matches_run_local(mr_cluster, tmp_path: Path) -> None:
+    """Each example job on the cluster gives what `mr run-local` gives on the same files
+    (which tests/integration/test_run_local.py checks against plain Python references):
+    part for part and byte for byte where keys hold no paths, line for line otherwise."""
+    local_in = tmp_path / "t"
+    local_in.mkdir()
+    books = SAMPLES[:3]
+    for book in books:
+        (local_in / book.name).write_bytes(book.read_bytes())
+    join_files = _write_join_inputs(local_in)
+    mr_cluster.gfs("mkdir", "-p", "/t", check=True)
+    mr_cluster.gfs(
+        "put", *[str(local_in / b.name) for b in books], *map(str, join_files), "/t/", check=True
+    )
+    book_inputs_local = [local_in / b.name for b in books]
+    book_inputs_gfs = ",".join(f"/t/{b.name}" for b in books)
+    cases = [
+        ("wordcount.py", book_inputs_local, book_inputs_gfs, (), True),
+        ("sort.py", book_inputs_local, book_inputs_gfs, (), True),
+        ("grep.py", book_inputs_local, book_inputs_gfs, ("pattern=[Tt]he [a-z]+ing",), False),
+        ("invertedindex.py", book_inputs_local, book_inputs_gfs, (), False),
+        ("join.py", join_files, "/t/users.csv,/t/orders.csv", (), True),
+    ]
+    for reducers in (1, 3):
+        for job, local_inputs, gfs_inputs, params, exact in cases:
+            name = f"{job[:-3]}-{reducers}"
+            args = [str(ROOT / "jobs" / job), "--input", gfs_inputs, "--output", f"/o/{name}"]
+            args += ["--reducers", str(reducers)]
+            for p in params:
+                args += ["-D", p]
+            status = json.loads(submit(mr_cluster, *args).stdout)
+            assert status["state"] == "SUCCEEDED", (job, status["error"])
+            cluster_parts = read_parts(mr_cluster, f"/o/{name}")
+            check_parts(cluster_parts, reducers)
+            _local_run(job, local_inputs, tmp_path / name, reducers, *params)
+            local_parts = _local_parts(tmp_path / name)
+            if exact:
+                assert cluster_parts == local_parts, f"{name}: cluster differs from run-local"
+            else:
+
+                def lines(parts: dict[str, str], prefix: str = "") -> list[str]:
+                    text = "".join(parts[p] for p in sorted(parts) if p.startswith("part-"))
+                    return sorted(text.replace(prefix, "").splitlines())
+
+                assert lines(cluster_parts) == lines(local_parts, str(tmp_path)), name
+            if job == "sort.py":
+                text = "".join(cluster_parts[p] for p in sorted(cluster_parts) if p != "_SUCCESS")
+                keys = [line.split("\t")[0] for line in text.splitlines()]
+                assert keys == sorted(keys), "sort parts are not globally ordered"
+    # The two-job pipeline: word count, then its top 20.
+    status = json.loads(
+        submit(
+            mr_cluster,
+            str(ROOT / "jobs" / "topk.py"),
+            "--input",
+            "/o/wordcount-3",
+            "--output",
+            "/o/top",
+        ).stdout
+    )
+    assert status["state"] == "SUCCEEDED"
+    top = read_parts(mr_cluster, "/o/top")["part-00000"].splitlines()
+    counts = wordcount_reference(books)
+    expected = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    assert [tuple(line.split("\t")[1:]) for line in top] == [(w, str(c)) for w, c in expected]
+
+
+def test_workers_with_different_hash_seeds(mr_cluster) -> None:
+    files = put_samples(mr_cluster, count=2)
+    for i, seed in enumerate(("1", "2", "31337")):
+        mr_cluster.env["PYTHONHASHSEED"] = seed
+        mr_cluster.restart(f"worker-{i}")
+    mr_cluster.env.pop("PYTHONHASHSEED")
+    status = json.loads(
+        submit(mr_cluster, WORDCOUNT, "--input", "/in", "--output", "/wc", "--reducers", "4").stdout
+    )
+    assert status["state"] == "SUCCEEDED"
+    pairs = check_parts(read_parts(mr_cluster, "/wc"), 4)
+    assert {k: int(v) for k, v in pairs} == dict(wordcount_reference(files))
+
+
+def test_reduces_run_in_parallel(mr_cluster, tmp_path: Path) -> None:
+    put_samples(mr_cluster, count=2)
+    slow = tmp_path / "slowreduce.py"
+    slow.write_text(
+        "import time\n"
+        "def mapper(key, line):\n"
+        "    for word in line.split():\n"
+        "        yield word[:1], 1\n"
+        "def reducer(key, values):\n"
+        "    time.sleep(0.05)\n"
+        "    yield key, sum(values)\n"
+    )
+    status = json.loads(
+        submit(mr_cluster, str(slow), "--input", "/in", "--output", "/o", "--reducers", "4").stdout
+    )
+    reduces = sorted(
+        (a["start"], a["end"]) for a in status["attempts"] if a["task"].startswith("r-")
+    )
+    assert (
+        sum(1 for (_s1, e1), (s2, _e2) in zip(reduces, reduces[1:], strict=False) if s2 < e1) >= 1
+    )
+
+
+def test_every_map_data_local_when_every_host_has_every_chunk(cluster_factory) -> None:
+    cluster = cluster_factory(mr=MR, gfs={"chunk_size": CHUNK, "datanodes": 3})
+    put_samples(cluster, count=2)
+    status = json.loads(submit(cluster, WORDCOUNT, "--input", "/in", "--output", "/o").stdout)
+    maps = [a for a in status["attempts"] if a["task"].startswith("m-")]
+    assert status["counters"]["data_local_maps"] == len(maps) > 0
+    assert status["counters"].get("remote_maps", 0) == 0
