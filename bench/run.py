@@ -327,7 +327,13 @@ class Cluster:
     def stop(self) -> None:
         if not self.started:
             return
-        proc = run(self.mr("cluster", "stop"), self.env, check=False)
+        # A second Ctrl-C must not leave the cluster half stopped (stop has its own timeouts).
+        old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            proc = run(self.mr("cluster", "stop"), self.env, check=False)
+        finally:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
         self.started = False
         log("cluster stopped" if proc.returncode == 0 else f"cluster stop: {proc.stderr.strip()}")
 
@@ -458,6 +464,54 @@ class RssSampler:
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
             self._sample()
+
+
+class OthersMeter:
+    """How much CPU other users took from the machine while a section ran.
+
+    Ours: this process and the cluster's processes, each with its descendants, counting
+    utime + stime + cutime + cstime (so exited children are included through whoever
+    reaped them). Others: the machine's busy time (/proc/stat) minus ours."""
+
+    def __init__(self, cl: Cluster) -> None:
+        rows = json.loads(run(cl.mr("cluster", "status", "--json"), cl.env).stdout)
+        self.roots = [os.getpid()] + [int(r["pid"]) for r in rows if r["alive"]]
+
+    @staticmethod
+    def _ticks(pid: int) -> int:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return -1
+        return sum(int(x) for x in fields[11:15])
+
+    def _ours(self) -> dict[int, int]:
+        seen: dict[int, int] = {}
+        todo = list(self.roots)
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            ticks = self._ticks(pid)
+            if ticks >= 0:
+                seen[pid] = ticks
+                todo += RssSampler._children(pid)
+        return seen
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator[dict[str, float]]:
+        result: dict[str, float] = {}
+        ours0, busy0 = self._ours(), cpu_busy()
+        try:
+            yield result
+        finally:
+            ours1, busy1 = self._ours(), cpu_busy()
+            ours = sum(t - ours0.get(pid, 0) for pid, t in ours1.items())
+            ncpu = os.cpu_count() or 1
+            elapsed = max(1, busy1[1] - busy0[1]) / ncpu  # ticks per core
+            busy = busy1[0] - busy0[0]
+            result["ours"] = ours / elapsed
+            result["others"] = max(0, busy - ours) / elapsed
 
 
 # -- the benchmark ------------------------------------------------------------------------
@@ -1051,7 +1105,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: {facts}; load {loadavg()}")
     for line in top_processes():
         log(f"  top: {line}")
-    # SIGTERM (and SIGHUP) end the run like Ctrl-C does: through the finally below.
+    # Ctrl-C, SIGTERM and SIGHUP end the run through the finally below, which stops the
+    # cluster. SIGINT too: a shell starting us in the background may have set it to ignore.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     corpus = generate("gen_corpus.py", p.mb, p.out / f"corpus-{p.mb}mb.txt", 4096)
@@ -1059,17 +1115,24 @@ def main(argv: list[str] | None = None) -> int:
     cl = Cluster(p.out)
     memory_wc: list[int] = []
     memory_sort: list[int] = []
-    busy0 = cpu_busy()
     try:
         cl.start()
-        bench_io(p, cl, res, corpus)
-        res.load.append(f"after I/O {loadavg()}")
-        bench_main_wordcount(p, cl, res, corpus, memory_wc)
-        res.load.append(f"after word count {loadavg()}")
-        bench_sort(p, cl, res, records, memory_sort)
-        res.load.append(f"after sort {loadavg()}")
-        bench_small(p, cl, res)
-        res.load.append(f"after the 16 MiB word count {loadavg()}")
+        others = OthersMeter(cl)
+        sections = [
+            ("I/O", lambda: bench_io(p, cl, res, corpus)),
+            ("word count", lambda: bench_main_wordcount(p, cl, res, corpus, memory_wc)),
+            ("sort", lambda: bench_sort(p, cl, res, records, memory_sort)),
+            ("16 MiB word count", lambda: bench_small(p, cl, res)),
+        ]
+        for name, step in sections:
+            with others.measure() as load:
+                step()
+            res.load.append(
+                f"{name}: other processes used {load['others']:.2f} of the "
+                f"{os.cpu_count()} cores on average, ours {load['ours']:.2f} "
+                f"(loadavg after: {loadavg()})"
+            )
+            log(f"load: {res.load[-1]}")
         if p.profile:
             profile(p, cl, res, corpus)
     finally:
@@ -1077,9 +1140,6 @@ def main(argv: list[str] | None = None) -> int:
             log(f"leaving the cluster running: mr --cluster {cl.dir} cluster stop")
         else:
             cl.stop()
-    busy1 = cpu_busy()
-    share = (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1])
-    res.load.append(f"CPU busy {share:.0%} of both cores over the measurements (ours included)")
     budget = 256 * MIB
     for name, mem in (("word count", memory_wc), ("sort", memory_sort)):
         if mem:
