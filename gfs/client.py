@@ -27,6 +27,13 @@ import grpc
 from gfs import errors, paths, rpc
 from gfs import zk as gfs_zk
 from gfs.clusterdir import ClusterDir
+from gfs.datanode.store import (
+    ChunkNotFound,
+    CorruptChunk,
+    ReplicaPaths,
+    read_replica_file,
+    replica_paths,
+)
 from gfs.handles import format_handle
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
@@ -734,6 +741,7 @@ class GfsClient:
         errors_seen: list[str] = []
         wait_until = 0.0  # set when the namenode first knows no replica
         delay = 0.2
+        remote_only: set[tuple[str, str]] = set()  # local file unusable: read through gRPC
         while position < hi:
             if not candidates:
                 # Locations may be stale (a restarted datanode may have a new address, a
@@ -758,10 +766,25 @@ class GfsClient:
             replica = candidates.pop(0)
             key = (replica.datanode, replica.address)
             start = position
+            local = None if key in remote_only else self._local_replica(replica, chunk.handle)
             try:
-                for data in self._stream_replica(replica, chunk.handle, position, hi):
+                if local is not None:
+                    source = read_replica_file(chunk.handle, local, position, hi - position)
+                else:
+                    source = self._stream_replica(replica, chunk.handle, position, hi)
+                for data in source:
                     position += len(data)
                     yield data
+                continue
+            except CorruptChunk as exc:
+                reason = f"DATA_LOSS: {exc}"
+                self._corrupt_replica(path, chunk.handle, replica.datanode, reason)
+                permanent = True
+            except (ChunkNotFound, OSError, ValueError) as exc:
+                # The local file went away (deleted, datanode moved): ask the datanode.
+                logger.info("local replica of chunk %s unusable (%s); reading remotely", hexid, exc)
+                remote_only.add(key)
+                candidates.insert(0, replica)
                 continue
             except grpc.RpcError as err:
                 code = _code(err)
@@ -792,6 +815,14 @@ class GfsClient:
                 candidates.append(replica)
             else:
                 failed.add(key)
+
+    def _local_replica(self, replica: ReplicaInfo, handle: int) -> ReplicaPaths | None:
+        """The files of a replica on our own host, when this machine has them: a data-local
+        task then reads its split straight from disk (checksums verified), not over gRPC."""
+        if not self.client_host or replica.host != self.client_host:
+            return None
+        files = replica_paths(self._dir.data / replica.datanode, handle)
+        return files if files.chunk.exists() else None
 
     def _stream_replica(
         self, replica: ReplicaInfo, handle: int, lo: int, hi: int

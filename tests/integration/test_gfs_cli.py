@@ -381,3 +381,34 @@ def test_slow_writer_keeps_its_lease(cluster_factory) -> None:
         writer.write(b"second half\n")
         writer.close()
         assert client.read_bytes("/slow") == b"first half, second half\n"
+
+
+def test_local_replica_is_read_straight_from_disk(cluster_factory, tmp_path) -> None:
+    """A reader on a datanode's host reads that datanode's replicas from their files (CRCs
+    verified): it works even while every datanode process is paused; a corrupt local copy
+    is reported and the read goes on from another replica."""
+    import os
+
+    from gfs.client import GfsClient
+
+    cluster = cluster_factory(gfs={"datanodes": 3})  # every datanode holds every chunk
+    data = os.urandom(300 * 1024)
+    source = tmp_path / "blob"
+    source.write_bytes(data)
+    cluster.gfs("put", str(source), "/blob", check=True)
+    names = ["datanode-0", "datanode-1", "datanode-2"]
+    with GfsClient(cluster.dir, client_host="host-0", timeout=3) as local_reader:
+        _status, chunks = local_reader.stat("/blob")
+        for name in names:  # no datanode answers: only a read from disk can succeed
+            cluster.kill(name, signal="STOP")
+        try:
+            assert b"".join(local_reader.read_range("/blob", chunks=chunks)) == data
+        finally:
+            for name in names:
+                cluster.kill(name, signal="CONT")
+        victim = cluster.chunk_dir("datanode-0") / f"{chunks[0].hex}.chunk"
+        raw = bytearray(victim.read_bytes())
+        raw[100] ^= 0xFF
+        victim.write_bytes(bytes(raw))
+        assert local_reader.read_bytes("/blob") == data  # from another replica
+        assert "datanode-0" in local_reader.stat("/blob")[1][0].corrupt

@@ -300,3 +300,30 @@ def test_every_map_data_local_when_every_host_has_every_chunk(cluster_factory) -
     maps = [a for a in status["attempts"] if a["task"].startswith("m-")]
     assert status["counters"]["data_local_maps"] == len(maps) > 0
     assert status["counters"].get("remote_maps", 0) == 0
+
+
+def test_python_api_with_lambdas_and_closures(mr_cluster) -> None:
+    from mr.client import run_job
+
+    files = put_samples(mr_cluster, count=1)
+    minimum = 3  # captured by the closure below, shipped by value
+
+    def long_words(key, line):
+        for word in line.split():
+            if len(word) >= minimum:
+                yield word, 1
+
+    result = run_job(
+        mapper=long_words,
+        reducer=lambda word, counts: [(word, sum(counts))],
+        combiner=lambda word, counts: [(word, sum(counts))],
+        inputs=["/in"],
+        output="/py",
+        cluster=mr_cluster.dir,
+        reducers=2,
+    )
+    assert result.succeeded, result.error
+    expected = {w: c for w, c in wordcount_reference(files).items() if len(w) >= minimum}
+    pairs = check_parts(read_parts(mr_cluster, "/py"), 2)
+    assert {k: int(v) for k, v in pairs} == expected
+    assert result.counters["reduce_output_records"] == len(expected)
