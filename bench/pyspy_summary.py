@@ -86,7 +86,11 @@ def summarize(paths: list[Path], title: str = "", rate: int = 200, top: int = 25
     out = [f"== {title or ', '.join(p.name for p in paths)}"]
     if not total:
         return "\n".join([*out, "(no samples)", ""])
-    out.append(f"{total} busy samples at {rate} Hz = {total / rate:.1f} CPU-seconds (approx.)")
+    out.append(
+        f"{total} samples of non-idle threads at {rate} Hz = {total / rate:.1f} thread-seconds "
+        "(a thread runnable but waiting for a core counts too, and py-spy takes some blocked "
+        "waits for work: compare shares, not seconds)"
+    )
     per_process: Counter[str] = Counter()
     self_fn: Counter[str] = Counter()
     self_line: Counter[str] = Counter()

@@ -146,7 +146,7 @@ def machine_facts() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "grpcio": _version("grpc"),
-        "GNU sort": run(["sort", "--version"], check=False).stdout.split("\n", 1)[0],
+        "sort": run(["sort", "--version"], check=False).stdout.split("\n", 1)[0],
     }
 
 
@@ -412,12 +412,15 @@ def job_breakdown(status: dict[str, Any], wall: float) -> str:
 
 
 class RssSampler:
-    """Samples VmHWM (peak RSS) of the worker processes and all their descendants."""
+    """Samples VmHWM (peak RSS) of the worker processes, of their children (the forkserver
+    and multiprocessing's resource tracker: the base every attempt is forked from) and of
+    the grandchildren and below (the task attempts)."""
 
     def __init__(self, workers: list[int], every: float = 0.5) -> None:
         self.workers = workers
         self.every = every
         self.peak_worker = 0
+        self.peak_base = 0
         self.peak_child = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -455,7 +458,10 @@ class RssSampler:
     def _sample(self) -> None:
         for pid in self.workers:
             self.peak_worker = max(self.peak_worker, self._hwm(pid))
-            todo = self._children(pid)
+            todo = []
+            for base in self._children(pid):
+                self.peak_base = max(self.peak_base, self._hwm(base))
+                todo += self._children(base)
             while todo:
                 child = todo.pop()
                 self.peak_child = max(self.peak_child, self._hwm(child))
@@ -754,7 +760,7 @@ def bench_wordcount(
                 breakdowns[label].append(job_breakdown(status, seconds))
             log(f"{section}: round {i} done (load {loadavg()})")
     if memory is not None:
-        memory += [rss.peak_worker, rss.peak_child]
+        memory += [rss.peak_worker, rss.peak_child, rss.peak_base]
     res.add(Row(section, "Python, 1 process: Counter over line.split()", one, nbytes))
     ref = res.add(
         Row(
@@ -818,7 +824,7 @@ def bench_sort(p: Params, cl: Cluster, res: Results, records: Path, memory: list
             outputs.append(output)
             breakdowns.append(job_breakdown(status, seconds))
             log(f"{section}: round {i} done (load {loadavg()})")
-    memory += [rss.peak_worker, rss.peak_child]
+    memory += [rss.peak_worker, rss.peak_child, rss.peak_base]
     ref = res.add(
         Row(section, "Python, 1 process: read, sorted(), write", py, nbytes, reference=True)
     )
@@ -973,13 +979,32 @@ def profile(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
     cmd += ["--reducers", "1", "--repeat", "1", "--corpus", str(corpus)]
     text = run(cmd).stdout
     (p.out / "map-throughput.txt").write_text(text)
+    cpu = {}
+    for line in text.splitlines():
+        words = line.split()
+        if line.startswith(("counter", "run_map")) and len(words) >= 4:
+            cpu["counter" if line.startswith("counter") else "run_map"] = float(words[-4])
+    if len(cpu) == 2:
+        res.notes.append(
+            f"map side on one core (bench/map_throughput.py, {min(p.mb, 64)} MiB, no cluster): "
+            f"Counter over line.split() {cpu['counter']:.2f} CPU s, the runtime's map_split "
+            f"of jobs/wordcount.py {cpu['run_map']:.2f} CPU s = "
+            f"{cpu['run_map'] / cpu['counter']:.2f} ×"
+        )
+    log("profile: bench/map_hotpath.py (the map loop's pieces, one process)")
+    cmd = [sys.executable, str(BENCH / "map_hotpath.py"), "--repeat", "3"]
+    cmd += ["--corpus", str(p.out / "corpus-16mb.txt")]
+    text = run(cmd).stdout
+    (p.out / "map-hotpath.txt").write_text(text)
+    ratios = [line.split() for line in text.splitlines() if line.endswith("x counter")]
     res.notes.append(
-        "map side in one process (bench/map_throughput.py): "
-        + " / ".join(" ".join(line.split()) for line in text.splitlines()[1:4])
+        "the map loop's pieces on one core (bench/map_hotpath.py; CPU × Counter over "
+        "line.split()): " + ", ".join(f"{' '.join(r[:-4])} {r[-3]}" for r in ratios)
     )
     res.notes.append(
         "profiles (py-spy, 200 Hz; raw stacks beside them): bench/out/profile-wordcount.txt, "
-        "profile-tiny.txt, profile-sort.txt, profile-put.txt, map-throughput.txt"
+        "profile-tiny.txt, profile-sort.txt, profile-put.txt, map-throughput.txt, "
+        "map-hotpath.txt"
     )
 
 
@@ -1145,17 +1170,20 @@ def main(argv: list[str] | None = None) -> int:
         if mem:
             res.notes.append(
                 f"peak RSS during the {name} runs: worker process {mem[0] / MIB:.0f} MiB, "
-                f"largest attempt (or forkserver) process {mem[1] / MIB:.0f} MiB "
-                f"(task_memory_bytes {budget // MIB} MiB)"
+                f"largest task attempt {mem[1] / MIB:.0f} MiB, the forkserver the attempts "
+                f"start from {mem[2] / MIB:.0f} MiB (task_memory_bytes {budget // MIB} MiB "
+                "bounds the task's buffers, not the interpreter)"
             )
-    peaks = [m[1] for m in (memory_wc, memory_sort) if m]
+    peaks = [(m[1], m[2]) for m in (memory_wc, memory_sort) if m]
     if peaks:
+        attempt, base = max(peaks)
         res.targets.append(
             Target(
-                "peak RSS of a task attempt ≤ its budget (task_memory_bytes)",
-                f"{max(peaks) / MIB:.0f} MiB",
-                f"≤ {budget // MIB} MiB",
-                max(peaks) <= budget,
+                "peak RSS of a task attempt ≤ task_memory_bytes + the forkserver's RSS "
+                "(measured with 64 MiB splits; input size not varied)",
+                f"{attempt / MIB:.0f} MiB",
+                f"≤ {budget // MIB} + {base / MIB:.0f} MiB",
+                attempt <= budget + base,
             )
         )
     section = report(p, res, facts, started)
