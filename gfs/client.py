@@ -201,6 +201,7 @@ class GfsClient:
         failover_seconds: float = FAILOVER_SECONDS,
         replica_wait_seconds: float = REPLICA_WAIT_SECONDS,
         on_warning: WarningCallback | None = None,
+        namenode_address: str = "",
     ) -> None:
         self._dir = ClusterDir(Path(cluster_dir))
         info = self._dir.read_info()  # raises ConfigError for a wrong directory
@@ -213,7 +214,9 @@ class GfsClient:
         self._failover_seconds = failover_seconds
         self._replica_wait_seconds = replica_wait_seconds
         self._on_warning = on_warning
-        self._namenode_address: str | None = None
+        # A caller that already knows it (a worker's task) saves a ZooKeeper lookup; a
+        # stale address is looked up again like any other.
+        self._namenode_address: str | None = namenode_address or None
         self._channels: dict[str, grpc.Channel] = {}
         self._retired: list[grpc.Channel] = []
         self._lock = threading.Lock()

@@ -42,6 +42,7 @@ class Settings:
     root: str  # the worker's local data directory
     memory_budget: int
     secret: str
+    namenode_address: str = ""  # known to the worker: saves each attempt a ZooKeeper lookup
 
 
 class Reporter:
@@ -68,7 +69,11 @@ def main(assignment_bytes: bytes, conn: Connection, settings: Settings) -> None:
     counters = Counters()
     result: dict[str, Any]
     try:
-        with GfsClient(settings.cluster_dir, client_host=settings.host) as gfs:
+        with GfsClient(
+            settings.cluster_dir,
+            client_host=settings.host,
+            namenode_address=settings.namenode_address,
+        ) as gfs:
             job = load_job(gfs, assignment, settings)
             if assignment.kind == "map":
                 sizes = run_map_attempt(gfs, job, assignment, settings, counters, Reporter(conn))

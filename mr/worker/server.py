@@ -117,6 +117,8 @@ class WorkerDaemon:
         self.running: dict[tuple[str, str, int], Running] = {}
         self.outbox: list[mr_pb2.AttemptResult] = []
         self.held: set[tuple[str, str, int]] = set()  # finished map outputs on disk
+        self._namenode = ""
+        self._namenode_checked = -1e9
         self.fetch_failures: list[mr_pb2.FetchFailure] = []
         self.wake = threading.Event()
         self.stopped = threading.Event()
@@ -257,6 +259,7 @@ class WorkerDaemon:
             root=str(self.root),
             memory_budget=self.config.mr.task_memory_bytes,
             secret=self.secret,
+            namenode_address=self._namenode_address(),
         )
         process = self.context.Process(
             target=attempt.main,
@@ -280,6 +283,18 @@ class WorkerDaemon:
         threading.Thread(
             target=self._watch, args=(running,), name=f"watch-{process.name}", daemon=True
         ).start()
+
+    def _namenode_address(self) -> str:
+        """Where the namenode is, from ZooKeeper, cached for a few seconds ("" if unknown)."""
+        now = time.monotonic()
+        if now - self._namenode_checked > 5.0:
+            self._namenode_checked = now
+            try:
+                info = zk.read(self.zk, zk.znode(self.config.zookeeper.chroot, zk.NAMENODE))
+                self._namenode = str(info["address"]) if info and info.get("address") else ""
+            except Exception:  # the attempt looks it up itself
+                self._namenode = ""
+        return self._namenode
 
     def _send(self, running: Running, message: tuple[Any, ...]) -> None:
         with running.send_lock:
