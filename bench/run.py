@@ -146,7 +146,9 @@ def machine_facts() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "grpcio": _version("grpc"),
-        "sort": run(["sort", "--version"], check=False).stdout.split("\n", 1)[0],
+        "GNU sort": (
+            run(["sort", "--version"], check=False).stdout.split("\n", 1)[0].split() or ["?"]
+        )[-1],
     }
 
 
@@ -335,7 +337,13 @@ class Cluster:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
         self.started = False
-        log("cluster stopped" if proc.returncode == 0 else f"cluster stop: {proc.stderr.strip()}")
+        if proc.returncode != 0:
+            log(f"cluster stop: {proc.stderr.strip()}")
+            return
+        # Its data (the replicas of every file put, a few GiB) is not needed again: every
+        # run starts a fresh cluster.
+        shutil.rmtree(self.dir / "data", ignore_errors=True)
+        log(f"cluster stopped; its data removed ({self.dir}/data)")
 
     def pids(self, role: str) -> dict[str, int]:
         """name -> pid of the live processes of a role."""
@@ -537,6 +545,7 @@ class Params:
     results: Path
     command: str
     strict: bool
+    pyc_cache: bool
 
 
 def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
@@ -1053,9 +1062,8 @@ def report(p: Params, res: Results, facts: dict[str, str], started: float) -> st
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()) + ".",
         "",
-        "Load (other users' tests ran on the same 2 cores; loadavg 1/5/15 min): "
-        + "; ".join(res.load)
-        + ".",
+        "Load (the machine is shared: the CPU other processes took from the cores while each "
+        "section ran; loadavg 1/5/15 min includes ours): " + "; ".join(res.load) + ".",
         "",
         md_table(rows, HEADER),
         "",
@@ -1093,6 +1101,11 @@ def parse_args(argv: list[str] | None) -> Params:
     ap.add_argument("--keep-cluster", action="store_true", help="leave the cluster running")
     ap.add_argument("--results", type=Path, help="Markdown file for the generated section")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument(
+        "--no-pyc-cache",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE as it is (default: cache bytecode in OUT/pycache)",
+    )
     a = ap.parse_args(argv)
     if a.mb is None:
         a.mb = int(env.get("BENCH_MB", 16 if a.quick else 256))
@@ -1117,6 +1130,7 @@ def parse_args(argv: list[str] | None) -> Params:
         results=a.results,
         command=command,
         strict=a.strict,
+        pyc_cache=not a.no_pyc_cache,
     )
 
 
@@ -1125,6 +1139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     facts = machine_facts()
+    facts["bytecode cache"] = bytecode_cache(p)
     res = Results()
     res.load.append(f"at start {loadavg()}")
     log(f"machine: {facts}; load {loadavg()}")
@@ -1191,6 +1206,36 @@ def main(argv: list[str] | None = None) -> int:
     write_results(p.results, section)
     log(f"results written to {p.results}")
     return 1 if p.strict and not all(t.ok for t in res.targets) else 0
+
+
+def bytecode_cache(p: Params) -> str:
+    """Let every process we start cache bytecode, as an installed package does, in OUT/pycache
+    (PYTHONPYCACHEPREFIX: nothing is written into the source tree), even where the
+    environment sets PYTHONDONTWRITEBYTECODE; then compile what the cluster imports once."""
+    if not p.pyc_cache:
+        off = os.environ.get("PYTHONDONTWRITEBYTECODE")
+        return "as the environment has it" + (" (PYTHONDONTWRITEBYTECODE set)" if off else "")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = str(p.out / "pycache")
+    modules = [
+        "gfs.cli",
+        "gfs.client",
+        "gfs.datanode.server",
+        "gfs.namenode.server",
+        "mr.cli",
+        "mr.jobcli",
+        "mr.client",
+        "mr.cluster",
+        "mr.master.server",
+        "mr.worker.server",
+        "mr.worker.attempt",
+        "mr.runtime",
+        "mr.local",
+        "encodings.idna",
+    ]
+    code = f"import importlib\nfor m in {modules!r}:\n    importlib.import_module(m)\n"
+    run([sys.executable, "-c", code], check=False, cwd=str(ROOT))
+    return "on (PYTHONPYCACHEPREFIX=OUT/pycache; --no-pyc-cache to measure without)"
 
 
 def _interrupt(signum: int, _frame: Any) -> None:

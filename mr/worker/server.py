@@ -125,7 +125,7 @@ class WorkerDaemon:
         self.context = multiprocessing.get_context("forkserver")
         # Children start from a server process that already imported the task code, so an
         # attempt starts in milliseconds instead of paying for a fresh interpreter.
-        self.context.set_forkserver_preload(["mr.worker.attempt"])
+        self.context.set_forkserver_preload(["mr.worker.attempt", "mr.worker.server"])
         self.thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
 
     # ---- master ----
