@@ -256,6 +256,7 @@ class Scheduler:
         job = Job(spec, maps, reduces, submitted=now)
         job.event(now, f"submitted: {len(maps)} maps, {len(reduces)} reduces")
         self.jobs[spec.job_id] = job
+        self._records.append(("job_state", spec.job_id))
         return job
 
     def kill_job(self, job_id: str, now: float) -> Job:

@@ -248,9 +248,8 @@ class MasterCore:
             speculation=raw.speculation,
             code_path=code_path,
         )
-        job = self.call(lambda s, now: s.submit(spec, splits, now))
-        if self.store is not None:
-            self.store.save_job(job)  # durable before the client hears the job id
+        # The job's record reaches ZooKeeper under the lock, before the client hears its id.
+        self.call(lambda s, now: s.submit(spec, splits, now))
         logger.info(
             "job %s (%s) submitted: %d input files, %d maps, %d reduces -> %s",
             job_id,

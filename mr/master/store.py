@@ -56,7 +56,10 @@ class JobStore:
             self.client.set(path, data)
         except NoNodeError:
             self.client.ensure_path(self.base)
-            self.client.create(path, data)
+            try:
+                self.client.create(path, data)
+            except NodeExistsError:
+                self.client.set(path, data)
 
     def map_done(self, job_id: str, task: str, attempt: int, worker: str) -> None:
         path = f"{self._job_path(job_id)}/maps/{task}"
