@@ -402,32 +402,13 @@ def test_crashing_job_with_worker_restarts(cluster_factory) -> None:
     """jobs/crash.py: mappers and reducers that at random os._exit or sleep. Workers that
     die are restarted by the test; the job still succeeds with the right output."""
     cluster = cluster_factory(
-        mr={"masters": 1, "workers": 3, "dead_after": 2.0, "max_attempts": 8},
+        mr={"masters": 1, "workers": 3, "dead_after": 2.0, "max_attempts": 12},
         gfs={"chunk_size": CHUNK},
     )
-    files = put_input(cluster, count=1)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mr.cli",
-            "--cluster",
-            str(cluster.dir),
-            "submit",
-            str(ROOT / "jobs" / "crash.py"),
-            "--input",
-            "/in",
-            "--output",
-            "/out",
-            "--reducers",
-            "2",
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cluster.env,
-        cwd=ROOT,
+    files = put_input(cluster, count=3)
+    # ~17 tasks at a 40% crash rate: no crash at all has odds of about 0.6**17 (0.02%).
+    proc = start_submit(
+        cluster, ROOT / "jobs" / "crash.py", "/out", "crash_rate=0.4", "sleep_seconds=2"
     )
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
@@ -437,4 +418,6 @@ def test_crashing_job_with_worker_restarts(cluster_factory) -> None:
         time.sleep(0.5)
     code, final, err = finish(proc, timeout=10)
     assert code == 0, err
+    died = [a for a in final["attempts"] if "died" in a["error"]]
+    assert died, "no attempt crashed: the test proved nothing"
     assert output_counts(cluster, "/out") == reference(files)
