@@ -262,10 +262,10 @@ class Scheduler:
     def kill_job(self, job_id: str, now: float) -> Job:
         job = self.jobs[job_id]
         if job.state not in TERMINAL:
-            self._end_job(job, KILLED, now, "killed by the user")
+            self.end_job(job, KILLED, now, "killed by the user")
         return job
 
-    def _end_job(self, job: Job, state: str, now: float, error: str = "", tb: str = "") -> None:
+    def end_job(self, job: Job, state: str, now: float, error: str = "", tb: str = "") -> None:
         self._records.append(("job_state", job.job_id))
         job.state, job.finished = state, now
         job.error, job.traceback = error, tb
@@ -280,9 +280,9 @@ class Scheduler:
         if job.state in TERMINAL:
             return
         if ok:
-            self._end_job(job, SUCCEEDED, now)
+            self.end_job(job, SUCCEEDED, now)
         else:
-            self._end_job(job, FAILED, now, f"job commit failed: {error}")
+            self.end_job(job, FAILED, now, f"job commit failed: {error}")
 
     # ---- workers ----
     def register(
@@ -504,7 +504,7 @@ class Scheduler:
                 for a in task.attempts
                 if a.state == FAILED
             )
-            self._end_job(
+            self.end_job(
                 job,
                 FAILED,
                 now,

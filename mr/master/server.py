@@ -86,6 +86,7 @@ class MasterCore:
             dead_after=config.mr.dead_after, task_timeout=config.mr.task_timeout
         )
         self.active = threading.Event()
+        self.cleaned: set[str] = set()  # finished jobs whose /.mr/jobs/<id> is gone
 
     @contextmanager
     def locked(self) -> Iterator[Scheduler]:
@@ -146,7 +147,7 @@ class MasterCore:
                     with self.lock:  # its commit happened just before the failover
                         job = self.scheduler.submit(spec, [], now)
                         job.submitted = stored.submitted
-                        self.scheduler._end_job(job, SUCCEEDED, now)
+                        self.scheduler.end_job(job, SUCCEEDED, now)
                     continue
                 files = self.expand_inputs(list(spec.inputs))
                 splits = self.splits(files, spec.input_format)
@@ -158,7 +159,7 @@ class MasterCore:
             except GfsError as exc:
                 with self.locked() as scheduler:
                     job = scheduler.submit(spec, [], now)
-                    scheduler._end_job(job, "FAILED", now, f"cannot resume after failover: {exc}")
+                    scheduler.end_job(job, "FAILED", now, f"cannot resume after failover: {exc}")
                 continue
             with self.locked() as scheduler:
                 scheduler.restore_job(
@@ -311,29 +312,32 @@ class MasterCore:
         else:
             self.call(lambda s, now: s.job_committed(job.job_id, True, now))
             logger.info("job %s SUCCEEDED: output in %s", job.job_id, job.spec.output)
-        self.cleanup(job.job_id)
 
     def cleanup(self, job_id: str) -> None:
         try:
             self.gfs.delete(job_dir(job_id), recursive=True)
+        except NotFound:
+            pass  # cleaned before a failover
         except GfsError as exc:
             logger.info("job %s: cleanup of %s: %s", job_id, job_dir(job_id), exc)
 
     def tick(self) -> None:
         with self.locked():
-            before = {j.job_id: j.state for j in self.scheduler.jobs.values()}
             ready = self.scheduler.tick(time.time())
+            # However a job ended (commit, failure in a heartbeat, kill, timeout), its
+            # framework files go once: code, temp outputs, staged parts.
             ended = [
                 j
                 for j in self.scheduler.jobs.values()
-                if j.state in TERMINAL and before.get(j.job_id) not in TERMINAL
+                if j.state in TERMINAL and not j.committing and j.job_id not in self.cleaned
             ]
+            self.cleaned.update(j.job_id for j in ended)
         for job in ready:
             threading.Thread(
                 target=self.commit_job, args=(job,), name="commit", daemon=True
             ).start()
         for job in ended:
-            logger.info("job %s %s: %s", job.job_id, job.state, job.error)
+            logger.info("job %s %s%s", job.job_id, job.state, f": {job.error}" if job.error else "")
             self.cleanup(job.job_id)
 
 

@@ -22,7 +22,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -406,12 +405,6 @@ class WorkerDaemon:
             r.killed = True
             r.process.kill()
         self.thread.join(timeout=5)
-
-
-def iter_frames(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as handle:
-        while chunk := handle.read(FRAME_BYTES):
-            yield chunk
 
 
 def clear_dir(path: Path) -> None:

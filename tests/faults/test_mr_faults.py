@@ -310,7 +310,6 @@ def test_paused_master_is_fenced_and_steps_down(cluster_factory, job_file: Path)
     old = active_master(cluster)
     assert old
     cluster.kill(old, signal="STOP")
-    paused_at = time.time()
     new, _ = wait_new_active(cluster, old, cluster.config.zookeeper.session_timeout + 15)
     cluster.kill(old, signal="CONT")
     resumed_at = time.time()
@@ -330,7 +329,6 @@ def test_paused_master_is_fenced_and_steps_down(cluster_factory, job_file: Path)
         line for line in log.splitlines() if " assign " in line and _stamp(line) > resumed_at
     ]
     assert late_assignments == [], late_assignments
-    assert paused_at < resumed_at
 
 
 def _stamp(line: str) -> float:

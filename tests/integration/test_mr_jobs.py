@@ -156,7 +156,14 @@ def test_raising_mapper_fails_after_max_attempts(mr_cluster, tmp_path: Path) -> 
     assert "Traceback" in status["traceback"] and "boom.py" in status["traceback"]
     failed = [a for a in status["attempts"] if a["state"] == "FAILED"]
     assert failed and all("ValueError" in a["error"] for a in failed)
-    assert not mr_cluster.client().exists("/o")
+    client = mr_cluster.client()
+    assert not client.exists("/o")
+    # A failed job leaves nothing behind: its code and temp files go too.
+    mr_cluster.wait_until(
+        lambda: not client.exists(f"/.mr/jobs/{status['job_id']}"),
+        timeout=15,
+        what="the failed job's /.mr/jobs directory to be deleted",
+    )
 
 
 def _local_run(job: str, inputs: list[Path], out: Path, reducers: int, *params: str) -> None:
