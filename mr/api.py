@@ -17,13 +17,23 @@ dropped, so a re-executed map does not count twice. Outside a task (calling your
 a unit test) the increments go nowhere and do no harm.
 
 Counters are plain integers; `amount` may be negative.
+
+`identity_reducer` passes every record through unchanged (Hadoop's IdentityReducer):
+
+    from mr.api import identity_reducer as reducer
+
+The framework recognises it and writes the merged, sorted records straight out, with no
+call per record (jobs/sort.py uses it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 from mr import counters as _counters
 
-__all__ = ["increment_counter"]
+__all__ = ["identity_reducer", "increment_counter"]
 
 
 def increment_counter(name: str, amount: int = 1) -> None:
@@ -35,3 +45,9 @@ def increment_counter(name: str, amount: int = 1) -> None:
     values = _counters._current.values
     full = _counters.USER_PREFIX + name
     values[full] = values.get(full, 0) + amount
+
+
+def identity_reducer(key: Any, values: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+    """Yield (key, value) for every value: the records come out as they went in."""
+    for value in values:
+        yield key, value

@@ -51,6 +51,7 @@ _MAGIC = b"MRJOB1"
 _HEADER = struct.Struct("<6sBB")  # magic, python major, python minor
 
 Mapper = Callable[[Any, Any], Any]
+BatchMapper = Callable[[Any, list[Any]], Any]
 Reducer = Callable[[Any, Any], Any]
 
 
@@ -66,6 +67,7 @@ class JobDefinition:
     name: str = "job"
     sample_keys: int | None = None  # SAMPLE_KEYS: sample size for total-order partitioning
     boundaries: Callable[[list[Any], int], list[Any]] | None = None
+    mapper_batch: BatchMapper | None = None  # used instead of mapper when defined
     source: str = ""  # the job file, for messages
 
     def __post_init__(self) -> None:
@@ -89,7 +91,7 @@ def validate(job: JobDefinition) -> None:
             raise JobError(f"{where}no {attr} defined (need def {signature})")
         if not callable(fn):
             raise JobError(f"{where}{attr} is not callable ({type(fn).__name__})")
-    for attr in ("combiner", "partitioner", "setup", "boundaries"):
+    for attr in ("mapper_batch", "combiner", "partitioner", "setup", "boundaries"):
         fn = getattr(job, attr)
         if fn is not None and not callable(fn):
             raise JobError(f"{where}{attr} is not callable ({type(fn).__name__})")
@@ -176,6 +178,7 @@ def job_from_module(module: types.ModuleType, source: str = "") -> JobDefinition
         "name": get("NAME", name),
         "sample_keys": get("SAMPLE_KEYS"),
         "boundaries": get("boundaries"),
+        "mapper_batch": get("mapper_batch"),
         "source": source,
     }
     return JobDefinition(**fields)
@@ -192,6 +195,7 @@ def job_from_functions(
     name: str = "job",
     sample_keys: int | None = None,
     boundaries: Callable[[list[Any], int], list[Any]] | None = None,
+    mapper_batch: BatchMapper | None = None,
 ) -> JobDefinition:
     """A job from plain functions, lambdas or closures (a script or a notebook).
 
@@ -210,8 +214,9 @@ def job_from_functions(
         name=name,
         sample_keys=sample_keys,
         boundaries=boundaries,
+        mapper_batch=mapper_batch,
     )
-    for fn in (mapper, reducer, combiner, partitioner, setup, boundaries):
+    for fn in (mapper, mapper_batch, reducer, combiner, partitioner, setup, boundaries):
         _register_user_module(fn)
     return job
 

@@ -37,6 +37,11 @@ Performance notes (the map loop is the hot path; see issue 6):
   spill, on `itertools.repeat(value, count)`;
 - partitions are computed per distinct key (combiner) or per record (no combiner), and
   total-order (sampled) partitions by bisecting the sorted buffer, with no per-record call;
+- a job's mapper_batch(keys, values) replaces the per-record mapper: it gets consecutive
+  record batches joined to ~BATCH_CHARS (at least PROGRESS_STEPS calls per split), so a
+  combining mapper_batch (word count's Counter) hands the buffer few pairs;
+- mr.api.identity_reducer is recognised: merged frames are formatted as they come, with no
+  groupby and no generator per record (the group count comes from comparing neighbours);
 - merging uses list.sort over frames of every run at once (timsort merges presorted runs in C)
   instead of a heap of Python tuples.
 """
@@ -53,12 +58,12 @@ import re
 import sys
 import tempfile
 from bisect import bisect_left
-from collections import Counter, _count_elements  # type: ignore[attr-defined]
+from collections import Counter, _count_elements, defaultdict, deque  # type: ignore[attr-defined]
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, count, groupby, islice, repeat, starmap
-from operator import countOf, is_, itemgetter
+from operator import countOf, eq, is_, itemgetter
 from pathlib import Path
 from struct import Struct
 from typing import Any, BinaryIO
@@ -66,6 +71,7 @@ from typing import Any, BinaryIO
 import cloudpickle
 
 from mr import counters as C
+from mr.api import identity_reducer
 from mr.counters import Counters, activate
 from mr.errors import JobError, TaskError
 from mr.job import JobDefinition
@@ -84,6 +90,8 @@ RUN_MERGE_BYTES = 2 << 20  # ...and fewer when the budget is small: memory per o
 FRAME_PAIRS = 4096  # pairs per run-file frame to start with...
 FRAME_MIN_PAIRS, FRAME_MAX_PAIRS = 64, 65536
 FRAME_LOW_BYTES, FRAME_HIGH_BYTES = 128 << 10, 1 << 20  # ...adapted to stay within these
+BATCH_CHARS = 4 << 20  # characters of input per mapper_batch call (at most budget / 16)
+PROGRESS_STEPS = 16  # mapper_batch calls per split at least, for progress reports
 SLICE_PAIRS = 512  # map output pairs per slice: small enough for the tuple free list and caches
 OUTPUT_FLUSH_CHARS = 1 << 20
 MAX_VALUE_COUNTERS = 8  # distinct "all values identical" objects counted by key alone
@@ -506,6 +514,7 @@ class _MapOutput:
         self.buffered = 0  # records held in memory
         self.unchecked = 0  # estimated bytes added since the last budget check
         self.check_every = min(1 << 20, self.budget // 64)
+        self.slice_records = 64  # _feed_records' adaptive slice, kept across batches
 
     # subclasses: add(pairs), estimate() -> bytes, drain() -> sorted partitions
     def add(self, pairs: list[tuple[Any, Any]]) -> None:
@@ -612,7 +621,8 @@ class _CombineOutput(_MapOutput):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.counted: list[tuple[Any, Counter[Any]]] = []  # (the one value, key counts)
-        self.grouped: dict[Any, list[Any]] = {}  # key -> values, for the other slices
+        # key -> values, for the other slices
+        self.grouped: defaultdict[Any, list[Any]] = defaultdict(list)
         self.key_bytes = 64  # running estimate of one buffered key's footprint
         self.values_held = 0
 
@@ -628,7 +638,9 @@ class _CombineOutput(_MapOutput):
             # are counted. Checking the pairs' lengths is left out here (it would cost a
             # fifth of the loop): the first pair is checked above, a shorter item fails in
             # _value, so only a mapper that mixes 2-tuples with longer ones goes unnoticed.
-            same = countOf(map(is_, map(_value, pairs), repeat(v0)), True) == n
+            same = (
+                pairs[-1][1] is v0 and countOf(map(is_, map(_value, pairs), repeat(v0)), True) == n
+            )
         except (IndexError, TypeError, KeyError):
             pairs = check_pairs(pairs, "mapper")  # raises
             same = False
@@ -649,13 +661,9 @@ class _CombineOutput(_MapOutput):
                     return
             else:
                 pairs = check_pairs(pairs, "mapper")
-            grouped = self.grouped
-            for k, v in pairs:
-                values = grouped.get(k)
-                if values is None:
-                    grouped[k] = [v]
-                else:
-                    values.append(v)
+            # grouped[k].append(v) for every pair, at C speed (a defaultdict makes the lists)
+            lists = map(self.grouped.__getitem__, map(_key, pairs))
+            deque(map(list.append, lists, map(_value, pairs)), maxlen=0)
             self.values_held += n
         except TypeError as exc:
             if "unhashable" in str(exc):
@@ -701,7 +709,7 @@ class _CombineOutput(_MapOutput):
             if err is None:
                 raise
             raise err from None
-        self.counted, self.grouped = [], {}
+        self.counted, self.grouped = [], defaultdict(list)
         self.buffered = self.values_held = 0
         out = check_pairs(out, "combiner")
         self.counters.incr(C.COMBINE_OUTPUT_RECORDS, len(out))
@@ -803,6 +811,21 @@ def _as_batches(items: Iterable[Any]) -> Iterator[RecordBatch]:
         pending = []
 
 
+def _batch_pairs(mapper_batch: Callable[[Any, list[Any]], Any], batch: RecordBatch) -> list[Any]:
+    """The pairs mapper_batch(keys, values) returns for one batch, as a list."""
+    result = mapper_batch(batch.keys, batch.values)
+    if type(result) is list:
+        return result
+    try:
+        it = iter(result)
+    except TypeError:
+        raise TaskError(
+            "mapper_batch must return an iterable of (key, value) pairs, "
+            f"not {type(result).__name__}"
+        ) from None
+    return list(it)
+
+
 def run_map(
     job: JobDefinition,
     batches: Iterable[RecordBatch] | Iterable[tuple[Any, Any]],
@@ -813,7 +836,8 @@ def run_map(
     counters: Counters,
     progress: Callable[[float], None] | None = None,
 ) -> list[MapPartition]:
-    """Run the mapper over the records; leave out_dir/part-NNNNN, one per partition.
+    """Run the mapper (or mapper_batch) over the records; leave out_dir/part-NNNNN, one per
+    partition.
 
     `batches`: RecordBatch items (records.line_batches / file_batches) or plain
     (key, value) records. `progress(fraction)` is called after every input batch.
@@ -824,33 +848,16 @@ def run_map(
     parts = _Partitioning(job, num_partitions, params)
     kind = _CombineOutput if job.combiner is not None else _SortOutput
     buffer = kind(job, parts, out, memory_budget_bytes, counters)
-    mapper = job.mapper
-    inputs = outputs = 0
+    feed = _feed_records
+    records = _as_batches(batches)
+    if job.mapper_batch is not None:
+        feed = _feed_batches
+        records = _coalesced(records, min(BATCH_CHARS, max(1, memory_budget_bytes // 16)))
     with _task(job, params, counters):
-        step = 64  # records per slice, adapted so a slice yields ~SLICE_PAIRS pairs
-        for batch in _as_batches(batches):
-            keys, values = iter(batch.keys), batch.values
-            total = len(values)
-            inputs += total
-            i = 0
-            while i < total:
-                try:
-                    pairs = list(
-                        chain.from_iterable(map(mapper, islice(keys, step), values[i : i + step]))
-                    )
-                except TypeError as exc:
-                    err = _not_iterable(exc, "mapper")
-                    if err is None:
-                        raise
-                    raise err from None
-                i += step
-                if pairs:
-                    outputs += len(pairs)
-                    buffer.add(pairs)  # checks they are pairs
-                    step = max(8, min(4096, step * SLICE_PAIRS // len(pairs)))
-                    buffer.maybe_spill()
-                else:
-                    step = min(4096, step * 2)
+        inputs = outputs = 0
+        for batch in records:
+            inputs += len(batch.values)
+            outputs += feed(job, batch, buffer)
             if progress is not None:
                 progress(batch.done)
         counters.incr(C.MAP_INPUT_RECORDS, inputs)
@@ -859,6 +866,71 @@ def run_map(
     if progress is not None:
         progress(1.0)
     return result
+
+
+def _coalesced(batches: Iterable[RecordBatch], limit: int) -> Iterator[RecordBatch]:
+    """Consecutive batches joined until they hold about `limit` characters of values or
+    1/PROGRESS_STEPS of the split: mapper_batch's output (one pair per distinct key of a
+    batch, for a combining mapper) shrinks with bigger batches, and every pair costs a
+    buffer insert; progress must still come often enough for speculation to judge."""
+    pending: list[RecordBatch] = []
+    size = 0
+    reported = 0.0  # the progress at the end of the last joined batch
+    for batch in batches:
+        pending.append(batch)
+        values = batch.values
+        size += sum(map(len, values)) if values and type(values[0]) is str else limit
+        if size >= limit or batch.done - reported >= 1 / PROGRESS_STEPS:
+            yield _joined(pending)
+            pending, size, reported = [], 0, batch.done
+    if pending:
+        yield _joined(pending)
+
+
+def _joined(batches: list[RecordBatch]) -> RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    keys = chain.from_iterable(b.keys for b in batches)
+    values = list(chain.from_iterable(b.values for b in batches))
+    return RecordBatch(keys, values, batches[-1].done)
+
+
+def _feed_batches(job: JobDefinition, batch: RecordBatch, buffer: _MapOutput) -> int:
+    """mapper_batch over a whole batch; returns the number of pairs buffered."""
+    assert job.mapper_batch is not None
+    pairs = _batch_pairs(job.mapper_batch, batch)
+    if pairs:
+        buffer.add(pairs)  # checks they are pairs
+        buffer.maybe_spill()
+    return len(pairs)
+
+
+def _feed_records(job: JobDefinition, batch: RecordBatch, buffer: _MapOutput) -> int:
+    """The mapper over each record of a batch, in slices sized so that one slice yields
+    ~SLICE_PAIRS pairs (few buffer calls, bounded lists); returns the pairs buffered."""
+    mapper = job.mapper
+    keys, values = iter(batch.keys), batch.values
+    total = len(values)
+    step = buffer.slice_records
+    outputs = i = 0
+    while i < total:
+        try:
+            pairs = list(chain.from_iterable(map(mapper, islice(keys, step), values[i : i + step])))
+        except TypeError as exc:
+            err = _not_iterable(exc, "mapper")
+            if err is None:
+                raise
+            raise err from None
+        i += step
+        if pairs:
+            outputs += len(pairs)
+            buffer.add(pairs)  # checks they are pairs
+            step = max(8, min(4096, step * SLICE_PAIRS // len(pairs)))
+            buffer.maybe_spill()
+        else:
+            step = min(4096, step * 2)
+    buffer.slice_records = step
+    return outputs
 
 
 def counting_reader(read: ReadFn, counters: Counters) -> ReadFn:
@@ -914,6 +986,25 @@ def _format(batch: list[Any]) -> str:
     return "".join(lines)
 
 
+class _GroupCounter:
+    """Passes frames of sorted pairs through unchanged, counting the distinct keys."""
+
+    def __init__(self) -> None:
+        self.groups = 0
+        self._last: list[Any] = []  # the previous frame's last key, once there is one
+
+    def frames(self, frames: Iterable[list[Any]]) -> Iterator[list[Any]]:
+        for frame in frames:
+            if not frame:
+                continue
+            keys = list(map(_key, frame))
+            self.groups += countOf(map(eq, keys, islice(keys, 1, None)), False)
+            if not self._last or self._last[0] != keys[0]:
+                self.groups += 1
+            self._last = keys[-1:]
+            yield frame
+
+
 def run_reduce(
     job: JobDefinition,
     run_files: Sequence[str | os.PathLike[str]],
@@ -948,8 +1039,13 @@ def run_reduce(
     with _task(job, params, counters):
         frames = merge_run_files(run_files, tmp_dir, max_open, on_bytes)
         groups = count()
-        grouped = key_groups(chain.from_iterable(counted(frames)), groups)
-        outputs = chain.from_iterable(starmap(job.reducer, grouped))
+        identity = _GroupCounter() if job.reducer is identity_reducer else None
+        if identity is not None:
+            # Records pass through as merged: no groupby, no generator call per record.
+            outputs: Iterator[Any] = chain.from_iterable(identity.frames(counted(frames)))
+        else:
+            grouped = key_groups(chain.from_iterable(counted(frames)), groups)
+            outputs = chain.from_iterable(starmap(job.reducer, grouped))
         written = produced = 0
         text: list[str] = []
         size = 0
@@ -973,7 +1069,8 @@ def run_reduce(
                 text, size = [], 0
             if not batch:
                 break
-        counters.incr(C.REDUCE_INPUT_GROUPS, next(groups))
+        groups_seen = identity.groups if identity is not None else next(groups)
+        counters.incr(C.REDUCE_INPUT_GROUPS, groups_seen)
         counters.incr(C.REDUCE_INPUT_RECORDS, records)
         counters.incr(C.REDUCE_OUTPUT_RECORDS, produced)
         counters.incr(C.GFS_BYTES_WRITTEN, written)
@@ -1006,7 +1103,6 @@ def sample_keys(
     """
     if count < 1 or not files:
         return []
-    mapper = job.mapper
     records: list[tuple[Any, Any]] = []
     if job.input_format == "files":
         points = min(count, len(files))
@@ -1034,8 +1130,11 @@ def sample_keys(
             records.extend(_lines_at(path, size, at - starts[f], per_point, read_range, taken))
     keys: list[Any] = []
     with _task(job, params, Counters()):
+        if job.mapper_batch is not None and records:
+            batch = RecordBatch(list(map(_key, records)), list(map(_value, records)), 1.0)
+            return [pair[0] for pair in _batch_pairs(job.mapper_batch, batch)]
         for key, value in records:
-            for pair in mapper(key, value):
+            for pair in job.mapper(key, value):
                 keys.append(pair[0])
     return keys
 

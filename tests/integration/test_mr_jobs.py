@@ -94,9 +94,11 @@ def test_wordcount_matches_reference_and_contract(mr_cluster, reducers: int) -> 
     assert counters["map_input_records"] == sum(
         len(f.read_text(errors="replace").splitlines()) for f in files
     )
-    # No faults, no stragglers: every task ran exactly one attempt.
-    tasks = [a["task"] for a in status["attempts"]]
-    assert len(tasks) == len(set(tasks))
+    # No faults: every task ran exactly one regular attempt, none failed or was lost. (On a
+    # loaded machine a slow start can earn a task a speculative backup: never a retry.)
+    regular = [a["task"] for a in status["attempts"] if not a["speculative"]]
+    assert len(regular) == len(set(regular)), status["attempts"]
+    assert {a["state"] for a in status["attempts"]} <= {"SUCCEEDED", "KILLED"}
     assert len(maps) > 3 and counters["data_local_maps"] > 0
     assert counters["data_local_maps"] + counters.get("remote_maps", 0) == len(maps)
 

@@ -396,3 +396,137 @@ def test_prepare_params_and_files_sampling(tmp_path: Path) -> None:
     assert prepare_params(plain, files, read, 3, {"a": "b"}) == {"a": "b"}
     with pytest.raises(JobError, match="reserved"):
         prepare_params(plain, files, read, 3, {"__x": "1"})
+
+
+# -- mapper_batch and identity_reducer -------------------------------------------------------
+
+
+def wc_batch(keys: Any, lines: list[str]) -> Any:
+    return Counter(w for line in lines for w in line.split()).items()
+
+
+def lines_file(tmp_path: Path, records: list[tuple[Any, str]]) -> tuple[str, int]:
+    path = tmp_path / "input.txt"
+    path.write_text("".join(line + "\n" for _, line in records))
+    return str(path), path.stat().st_size
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 3_000])
+@pytest.mark.parametrize("n", [1, 3])
+def test_mapper_batch_gives_the_mappers_output(tmp_path: Path, budget: int, n: int) -> None:
+    from mr.records import line_batches, local_reader
+
+    records = text_records()
+    path, size = lines_file(tmp_path, records)
+    per_record = job_from_functions(wc_mapper, sum_reducer, combiner=sum_reducer)
+    batched = job_from_functions(
+        wc_mapper, sum_reducer, combiner=sum_reducer, mapper_batch=wc_batch
+    )
+
+    def run(job: Any, out: Path) -> tuple:
+        # 1 KiB reads: many small batches, which run_map joins for mapper_batch
+        read = local_reader(path, frame_bytes=1024)
+        return map_and_read(job, line_batches(path, 0, size, size, read), n, out, budget)
+
+    expected, expected_counters = run(per_record, tmp_path / "records")
+    got, counters = run(batched, tmp_path / "batches")
+    assert got == expected  # combined the same: identical partitions
+    assert counters[C.MAP_INPUT_RECORDS] == expected_counters[C.MAP_INPUT_RECORDS] == len(records)
+    # in-mapper combining: fewer pairs leave the mapper, the same records leave the combiner
+    assert counters[C.MAP_OUTPUT_RECORDS] < expected_counters[C.MAP_OUTPUT_RECORDS]
+    assert counters[C.COMBINE_OUTPUT_RECORDS] <= expected_counters[C.COMBINE_OUTPUT_RECORDS]
+    if budget < 1 << 20:
+        assert counters[C.SPILLED_RECORDS] > 0
+
+
+def test_mapper_batch_sees_joined_batches_with_their_keys(tmp_path: Path) -> None:
+    from mr.records import line_batches, local_reader
+
+    records = text_records(500)
+    path, size = lines_file(tmp_path, records)
+    calls: list[list[tuple[Any, str]]] = []
+
+    def echo(keys: Any, lines: list[str]) -> Any:
+        calls.append(list(zip(keys, lines, strict=True)))
+        return [(key[1], line) for key, line in calls[-1]]
+
+    job = job_from_functions(wc_mapper, collect_reducer, mapper_batch=echo)
+    read = local_reader(path, frame_bytes=256)
+    contents, _ = map_and_read(
+        job, line_batches(path, 0, size, size, read), 1, tmp_path / "o", 1 << 30
+    )
+    # every record once, with its own key (path, byte offset), in order
+    seen = [pair for call in calls for pair in call]
+    offsets = [0]
+    for _, line in records[:-1]:
+        offsets.append(offsets[-1] + len(line) + 1)
+    assert seen == [((path, o), line) for o, (_, line) in zip(offsets, records, strict=True)]
+    # 55 small reads were joined: a call per 1/16 of the split or so (progress), not per read
+    assert 10 <= len(calls) <= 17
+    assert contents[0] == sorted((o, line) for o, (_, line) in zip(offsets, records, strict=True))
+
+
+def test_mapper_batch_mistakes(tmp_path: Path) -> None:
+    from mr.errors import JobError
+
+    records = text_records(50)
+    for result, message in [
+        (None, "mapper_batch must return an iterable of \\(key, value\\) pairs, not NoneType"),
+        (["word"], "mapper must yield \\(key, value\\) pairs, got 'word'"),
+    ]:
+        job = job_from_functions(
+            wc_mapper, sum_reducer, mapper_batch=lambda keys, lines, r=result: r
+        )
+        with pytest.raises(TaskError, match=message):
+            run_map(job, records, 1, tmp_path / "o", {}, 1 << 30, Counters())
+
+    def raising(keys: Any, lines: list[str]) -> Any:
+        raise KeyError("from the user")
+
+    job = job_from_functions(wc_mapper, sum_reducer, mapper_batch=raising)
+    with pytest.raises(KeyError, match="from the user"):  # user errors pass unchanged
+        run_map(job, records, 1, tmp_path / "o", {}, 1 << 30, Counters())
+    with pytest.raises(JobError, match="mapper_batch is not callable"):
+        job_from_functions(wc_mapper, sum_reducer, mapper_batch="nope")  # type: ignore[arg-type]
+
+
+def test_sampling_uses_mapper_batch() -> None:
+    from mr.runtime import sample_keys
+
+    data = b"".join(f"k{i}\tv\n".encode() for i in range(200))
+
+    def read(path: str, offset: int, length: int | None) -> Any:
+        return [data[offset:] if length is None else data[offset : offset + length]]
+
+    def upper(keys: Any, lines: list[str]) -> Any:
+        return [(line.split("\t")[0].upper(), 1) for line in lines]
+
+    job = job_from_functions(wc_mapper, sum_reducer, sample_keys=20, mapper_batch=upper)
+    keys = sample_keys(job, [("/f", len(data))], read, 20)
+    assert keys and all(k.startswith("K") for k in keys)
+
+
+def test_identity_reducer_passes_records_through(tmp_path: Path) -> None:
+    from mr.api import identity_reducer
+
+    def generic_identity(key: Any, values: Any) -> Any:
+        for v in values:
+            yield key, v
+
+    rng = random.Random(3)
+    paths = []
+    for i in range(4):  # runs with many equal keys, also across frame boundaries
+        run = sorted(
+            ((rng.randrange(300), i * 100_000 + j) for j in range(9000)), key=lambda p: p[0]
+        )
+        paths.append(tmp_path / f"r{i}")
+        write_run(paths[-1], run)
+    results = []
+    for reducer in (identity_reducer, generic_identity):
+        out, counters = io.BytesIO(), Counters()
+        job = job_from_functions(wc_mapper, reducer)
+        run_reduce(job, paths, out, {}, counters, tmp_dir=tmp_path)
+        results.append((out.getvalue(), dict(counters.values)))
+    assert results[0] == results[1]
+    assert results[0][1][C.REDUCE_INPUT_GROUPS] == 300
+    assert results[0][1][C.REDUCE_OUTPUT_RECORDS] == 36_000
