@@ -21,7 +21,6 @@ the framework recognises: the merged records are written out with no call per re
 """
 
 from itertools import repeat
-from operator import itemgetter
 
 from mr.api import identity_reducer as reducer  # noqa: F401 (the job's reducer)
 
@@ -34,5 +33,4 @@ def mapper(key, line):
 
 
 def mapper_batch(keys, lines):
-    parts = list(map(str.partition, lines, repeat("\t")))
-    return list(zip(map(itemgetter(0), parts), map(itemgetter(2), parts), strict=True))
+    return [(k, v) for k, _, v in map(str.partition, lines, repeat("\t"))]

@@ -157,7 +157,7 @@ class MrClient:
         self,
         job_id: str,
         on_update: Callable[[mr_pb2.JobStatus], None] | None = None,
-        poll: float = 0.2,
+        poll: float = 0.1,
     ) -> mr_pb2.JobStatus:
         while True:
             status = self.status(job_id)

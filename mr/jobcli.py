@@ -129,8 +129,12 @@ def job_params(
                 if not entry.is_dir and not any(p.startswith(("_", ".")) for p in relative):
                     files.append((entry.path, entry.size))
 
+        located: dict[str, Any] = {}  # path -> chunk list: one stat per file, not per read
+
         def read_range(path: str, offset: int, length: int | None) -> Any:
-            return gfs.read_range(path, offset, length)
+            if path not in located:
+                located[path] = gfs.stat(path)[1]
+            return gfs.read_range(path, offset, length, chunks=located[path])
 
         return prepare_params(job, files, read_range, reducers, params)
 

@@ -1081,7 +1081,7 @@ def run_reduce(
 # -- total-order sampling -------------------------------------------------------------------
 
 SAMPLE_POINTS = 100  # at most this many places in the input are sampled
-SAMPLE_WINDOW = 64 << 10  # bytes of lines read per step at a sample point
+SAMPLE_WINDOW = 4 << 10  # bytes of lines first read at a sample point (then doubling)
 
 
 def sample_keys(
