@@ -15,6 +15,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,6 +33,7 @@ from mr.proto import mr_pb2, mr_pb2_grpc
 
 PROGRESS_EVERY = 0.25  # seconds between progress messages
 FETCH_RETRY_SECONDS = 1.0
+FETCH_THREADS = 4  # map outputs fetched at once by a reduce
 
 
 @dataclass(frozen=True)
@@ -180,10 +182,14 @@ class Shuffle:
         if self.conn.poll(timeout):
             self.handle(self.conn.recv())
 
-    def fetch_one(self, task: str, attempt: int, address: str) -> None:
+    def _channel(self, address: str) -> Any:
         channel = self.channels.get(address)
         if channel is None:
             channel = self.channels[address] = rpc.channel(address, self.settings.secret)
+        return channel
+
+    def fetch_one(self, task: str, attempt: int, channel: Any) -> Path:
+        """Partition `r` of one map output into a local file (runs in a fetch thread)."""
         stub = mr_pb2_grpc.WorkerStub(channel)
         path = self.dir / f"{task}-a{attempt}"
         tmp = path.with_suffix(".part")
@@ -197,29 +203,51 @@ class Shuffle:
             with open(tmp, "wb") as out:
                 for frame in stub.FetchPartition(request, timeout=300):
                     out.write(frame.data)
-        except grpc.RpcError as exc:
+        except BaseException:
             tmp.unlink(missing_ok=True)
-            self.retry_at[task] = time.monotonic() + FETCH_RETRY_SECONDS
-            self.conn.send(("fetch_failed", task, attempt, f"{exc.code()}: {exc.details()}"))
-            return
+            raise
         os.replace(tmp, path)
-        self.fetched[task] = (attempt, path)
+        return path
 
     def run(self, reporter: Reporter) -> list[Path]:
+        """Fetch every map's partition, a few at a time (small outputs are latency-bound),
+        following the map locations the parent sends; failures are reported to it."""
         total = self.assignment.maps_total
-        while len(self.fetched) < total:
-            self.poll(0 if self.pending() else 0.2)
-            now = time.monotonic()
-            for task, (attempt, address) in list(self.locations.items()):
-                if task in self.fetched or self.retry_at.get(task, 0) > now:
-                    continue
-                self.fetch_one(task, attempt, address)
-                reporter.progress(0.5 * len(self.fetched) / max(total, 1))
-                while self.conn.poll(0):
+        running: dict[Future[Path], tuple[str, int]] = {}
+        with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch") as pool:
+            while len(self.fetched) < total:
+                if running:
+                    full = len(running) >= FETCH_THREADS  # else new locations may come
+                    done, _ = wait(running, 0.2 if full else 0.02, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._fetched(future, *running.pop(future))
+                    reporter.progress(0.5 * len(self.fetched) / max(total, 1))
+                while self.conn.poll(0 if running or self.pending() else 0.2):
                     self.handle(self.conn.recv())
+                now = time.monotonic()
+                busy = {task for task, _ in running.values()}
+                for task, (attempt, address) in list(self.locations.items()):
+                    if len(running) >= FETCH_THREADS:
+                        break
+                    if task in self.fetched or task in busy or self.retry_at.get(task, 0) > now:
+                        continue
+                    future = pool.submit(self.fetch_one, task, attempt, self._channel(address))
+                    running[future] = (task, attempt)
         for channel in self.channels.values():
             channel.close()
         return [path for _task, (_attempt, path) in sorted(self.fetched.items())]
+
+    def _fetched(self, future: Future[Path], task: str, attempt: int) -> None:
+        try:
+            path = future.result()
+        except grpc.RpcError as exc:
+            self.retry_at[task] = time.monotonic() + FETCH_RETRY_SECONDS
+            self.conn.send(("fetch_failed", task, attempt, f"{exc.code()}: {exc.details()}"))
+            return
+        if self.locations.get(task, (attempt,))[0] != attempt:
+            path.unlink(missing_ok=True)  # that map was re-executed meanwhile: refetch
+            return
+        self.fetched[task] = (attempt, path)
 
     def pending(self) -> bool:
         now = time.monotonic()
