@@ -531,6 +531,9 @@ class OthersMeter:
 # -- the benchmark ------------------------------------------------------------------------
 
 
+SECTIONS = ("io", "wordcount", "sort", "tiny")
+
+
 @dataclass
 class Params:
     mb: int
@@ -546,6 +549,7 @@ class Params:
     command: str
     strict: bool
     pyc_cache: bool
+    only: frozenset[str] = frozenset(SECTIONS)
 
 
 def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
@@ -587,7 +591,6 @@ def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
     cpu_get: list[dict[str, float]] = []
     copy = p.out / "cp-copy.bin"
     got = p.out / "get-copy.bin"
-    run(cl.gfs("mkdir", "-p", "/bench"), cl.env)
     meter = CpuMeter(cl)
     for i in range(1, p.runs + 1):
         copy.unlink(missing_ok=True)
@@ -1102,6 +1105,11 @@ def parse_args(argv: list[str] | None) -> Params:
     ap.add_argument("--results", type=Path, help="Markdown file for the generated section")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument(
+        "--only",
+        help=f"comma-separated sections to run, of {','.join(SECTIONS)} (the table then goes "
+        "to OUT/RESULTS-only.md unless --results is given)",
+    )
+    ap.add_argument(
         "--no-pyc-cache",
         action="store_true",
         help="keep PYTHONDONTWRITEBYTECODE as it is (default: cache bytecode in OUT/pycache)",
@@ -1111,8 +1119,12 @@ def parse_args(argv: list[str] | None) -> Params:
         a.mb = int(env.get("BENCH_MB", 16 if a.quick else 256))
     runs = a.runs or (1 if a.quick else 3)
     out = a.out.resolve()
+    only = frozenset(a.only.split(",")) if a.only else frozenset(SECTIONS)
+    if not only <= set(SECTIONS):
+        ap.error(f"--only: unknown section(s) {','.join(sorted(only - set(SECTIONS)))}")
     if a.results is None:
-        a.results = out / "RESULTS-quick.md" if a.quick else BENCH / "RESULTS.md"
+        partial = out / "RESULTS-only.md" if a.only else BENCH / "RESULTS.md"
+        a.results = out / "RESULTS-quick.md" if a.quick else partial
     given = sys.argv[1:] if argv is None else argv
     command = shlex.join([".venv/bin/python", "bench/run.py", *given])
     if env.get("MAKELEVEL"):
@@ -1131,6 +1143,7 @@ def parse_args(argv: list[str] | None) -> Params:
         command=command,
         strict=a.strict,
         pyc_cache=not a.no_pyc_cache,
+        only=only,
     )
 
 
@@ -1153,18 +1166,21 @@ def main(argv: list[str] | None = None) -> int:
     corpus = generate("gen_corpus.py", p.mb, p.out / f"corpus-{p.mb}mb.txt", 4096)
     records = generate("gen_records.py", p.sort_mb, p.out / f"records-{p.sort_mb}mb.txt", 100)
     cl = Cluster(p.out)
-    memory_wc: list[int] = []
+    mem_wc: list[int] = []
     memory_sort: list[int] = []
     try:
         cl.start()
+        run(cl.gfs("mkdir", "-p", "/bench"), cl.env)
         others = OthersMeter(cl)
         sections = [
-            ("I/O", lambda: bench_io(p, cl, res, corpus)),
-            ("word count", lambda: bench_main_wordcount(p, cl, res, corpus, memory_wc)),
-            ("sort", lambda: bench_sort(p, cl, res, records, memory_sort)),
-            ("16 MiB word count", lambda: bench_small(p, cl, res)),
+            ("io", "I/O", lambda: bench_io(p, cl, res, corpus)),
+            ("wordcount", "word count", lambda: bench_main_wordcount(p, cl, res, corpus, mem_wc)),
+            ("sort", "sort", lambda: bench_sort(p, cl, res, records, memory_sort)),
+            ("tiny", "16 MiB word count", lambda: bench_small(p, cl, res)),
         ]
-        for name, step in sections:
+        for key, name, step in sections:
+            if key not in p.only:
+                continue
             with others.measure() as load:
                 step()
             res.load.append(
@@ -1181,7 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             cl.stop()
     budget = 256 * MIB
-    for name, mem in (("word count", memory_wc), ("sort", memory_sort)):
+    for name, mem in (("word count", mem_wc), ("sort", memory_sort)):
         if mem:
             res.notes.append(
                 f"peak RSS during the {name} runs: worker process {mem[0] / MIB:.0f} MiB, "
@@ -1189,7 +1205,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"start from {mem[2] / MIB:.0f} MiB (task_memory_bytes {budget // MIB} MiB "
                 "bounds the task's buffers, not the interpreter)"
             )
-    peaks = [(m[1], m[2]) for m in (memory_wc, memory_sort) if m]
+    peaks = [(m[1], m[2]) for m in (mem_wc, memory_sort) if m]
     if peaks:
         attempt, base = max(peaks)
         res.targets.append(
