@@ -313,7 +313,9 @@ def _stderr(message: str) -> None:
 def _open_client(args: argparse.Namespace) -> GfsClient:
     from gfs.client import GfsClient
     from gfs.clusterdir import resolve
+    from gfs.datanode.store import tune_malloc
 
+    tune_malloc()  # put/get/cat stream 1 MiB frames: keep their buffers in the process
     return GfsClient(
         resolve(getattr(args, "cluster", None)),
         on_warning=lambda message: _stderr(f"warning: {message}"),

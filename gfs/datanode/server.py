@@ -6,10 +6,10 @@ frame before writing it locally, through a bounded queue so a slow hop slows the
 pipeline instead of filling memory. A failed downstream stops the forwarding but not the
 local copy; the ack says who stored the chunk and which hop failed.
 
-Data frames are handled as raw protobuf bytes: a data-only WriteFrame is forwarded exactly
-as received and its payload written to disk through a memoryview, and ReadFrames are built
-by prefixing the payload with its tag and length. That saves a parse, a copy and a
-re-serialisation per frame per hop; the wire format is the one in gfs.proto.
+Data frames are handled as raw protobuf bytes (gfs.datanode.frames): a data-only WriteFrame
+is forwarded exactly as received and its payload written to disk through a memoryview, and
+ReadFrames are built by prefixing the payload with its tag and length. That saves a parse,
+a copy and a re-serialisation per frame per hop; the wire format is the one in gfs.proto.
 """
 
 from __future__ import annotations
@@ -30,14 +30,20 @@ from kazoo.client import KazooClient
 from gfs import rpc
 from gfs import zk as gfs_zk
 from gfs.config import ClusterConfig
+from gfs.datanode.frames import (
+    SERVICE_NAME,
+    WRITE_METHOD,
+    encode_read_frame,
+    encode_write_data,
+    identity,
+    write_data,
+)
 from gfs.datanode.store import ChunkNotFound, ChunkStore, ChunkWriter, CorruptChunk
 from gfs.handles import format_handle
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAME = "gfs.Datanode"
-WRITE_METHOD = f"/{SERVICE_NAME}/WriteChunk"
 FORWARD_QUEUE_FRAMES = 8  # frames buffered between the upstream and the downstream hop
 LOCAL_QUEUE_FRAMES = 8  # frames buffered between the upstream and the local disk
 MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes/s a chunk transfer may not fall below
@@ -54,9 +60,6 @@ REPLICATION_WORKERS = 4
 REPLICATION_BASE_TIMEOUT = 10.0
 FAILURE_LOG_EVERY = 30.0  # seconds between repeated heartbeat-failure log lines
 
-_WRITE_DATA_TAG = b"\x12"  # WriteFrame.data: field 2, length-delimited
-_READ_DATA_TAG = b"\x0a"  # ReadFrame.data: field 1, length-delimited
-
 
 def transfer_timeout(chunk_size: int) -> float:
     return TRANSFER_BASE_TIMEOUT + chunk_size / MIN_TRANSFER_RATE
@@ -64,52 +67,6 @@ def transfer_timeout(chunk_size: int) -> float:
 
 def replication_timeout(chunk_size: int) -> float:
     return REPLICATION_BASE_TIMEOUT + chunk_size / MIN_TRANSFER_RATE
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def encode_write_data(data: bytes | memoryview) -> bytes:
-    """A serialized WriteFrame holding only `data` (one copy of the payload)."""
-    return b"".join((_WRITE_DATA_TAG, _varint(len(data)), data))
-
-
-def encode_read_frame(data: bytes | memoryview) -> bytes:
-    """A serialized ReadFrame holding `data` (one copy of the payload)."""
-    return b"".join((_READ_DATA_TAG, _varint(len(data)), data))
-
-
-def _plain_data(raw: bytes) -> memoryview | None:
-    """The payload of a serialized WriteFrame that holds data and nothing else, else None."""
-    if not raw:
-        return memoryview(raw)
-    if raw[0] != 0x12:
-        return None
-    length = 0
-    shift = 0
-    pos = 1
-    while True:
-        if pos >= len(raw) or pos > 10:
-            return None
-        byte = raw[pos]
-        pos += 1
-        length |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            break
-        shift += 7
-    if pos + length != len(raw):
-        return None
-    return memoryview(raw)[pos:]
-
-
-def _identity(raw: bytes) -> bytes:
-    return raw
 
 
 def _call_error(exc: BaseException) -> str:
@@ -296,7 +253,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
         """WriteChunk on `address` fed with serialized frames; cancelled by close()."""
         call = self._channel(address).stream_unary(
             WRITE_METHOD,
-            request_serializer=_identity,
+            request_serializer=identity,
             response_deserializer=gfs_pb2.WriteAck.FromString,
         )
         future = call.future(frames, timeout=timeout)
@@ -385,7 +342,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
                     forward.send(encode_write_data(first_data))
                 writer.write(first_data)
             for raw in frames:
-                data = _plain_data(raw)
+                data = write_data(raw)
                 if data is None:
                     data = memoryview(gfs_pb2.WriteFrame.FromString(raw).data)
                     raw = encode_write_data(data)
@@ -553,13 +510,13 @@ def add_to_server(service: DatanodeService, server: grpc.Server) -> None:
     handlers = {
         "WriteChunk": grpc.stream_unary_rpc_method_handler(
             service.WriteChunk,
-            request_deserializer=_identity,
+            request_deserializer=identity,
             response_serializer=gfs_pb2.WriteAck.SerializeToString,
         ),
         "ReadChunk": grpc.unary_stream_rpc_method_handler(
             service.ReadChunk,
             request_deserializer=gfs_pb2.ReadRequest.FromString,
-            response_serializer=_identity,
+            response_serializer=identity,
         ),
         "Scan": grpc.unary_unary_rpc_method_handler(
             service.Scan,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,10 +142,16 @@ def test_chunk_ranges_inside_and_across_chunks() -> None:
 # ---- write frames ------------------------------------------------------------------------
 
 
+def _parsed(frames: list[bytes]) -> list[Any]:
+    from gfs.proto import gfs_pb2
+
+    return [gfs_pb2.WriteFrame.FromString(raw) for raw in frames]
+
+
 def test_frame_iterator_header_first_and_limit() -> None:
     source = io.BytesIO(b"a" * (3 * 1024 * 1024 + 7))
     sent = [0]
-    frames = list(_FrameIterator(source, 2 * 1024 * 1024 + 5, 42, [], sent))
+    frames = _parsed(list(_FrameIterator(source, 2 * 1024 * 1024 + 5, 42, [], sent)))
     assert frames[0].header.handle == 42
     assert all(not f.HasField("header") for f in frames[1:])
     assert sum(len(f.data) for f in frames) == 2 * 1024 * 1024 + 5 == sent[0]
@@ -153,8 +160,15 @@ def test_frame_iterator_header_first_and_limit() -> None:
 
 def test_frame_iterator_short_source() -> None:
     sent = [0]
-    frames = list(_FrameIterator(io.BytesIO(b"xyz"), 100, 7, [], sent))
-    assert len(frames) == 1 and frames[0].data == b"xyz" and sent[0] == 3
+    frames = _parsed(list(_FrameIterator(io.BytesIO(b"xyz"), 100, 7, [], sent)))
+    assert [f.header.handle for f in frames] == [7, 0] and frames[1].data == b"xyz"
+    assert sent[0] == 3
+
+
+def test_frame_iterator_empty_chunk_sends_the_header_only() -> None:
+    sent = [0]
+    frames = _parsed(list(_FrameIterator(io.BytesIO(b""), 100, 9, [], sent)))
+    assert len(frames) == 1 and frames[0].header.handle == 9 and sent[0] == 0
 
 
 def test_pipeline_failures() -> None:

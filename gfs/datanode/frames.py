@@ -1,0 +1,78 @@
+"""Data frames of the Datanode streaming RPCs as raw protobuf bytes.
+
+WriteFrame and ReadFrame (gfs.proto) are handled serialized on both ends: a data-only
+frame is a tag, a varint length and the payload, so a 1 MiB payload can be forwarded as
+received, written to disk through a memoryview, and built with one copy instead of being
+parsed, copied and re-serialized by protobuf at every hop. The wire format is unchanged:
+anything else is still parsed with the generated classes.
+"""
+
+from __future__ import annotations
+
+from gfs.proto import gfs_pb2
+
+SERVICE_NAME = "gfs.Datanode"
+WRITE_METHOD = f"/{SERVICE_NAME}/WriteChunk"
+READ_METHOD = f"/{SERVICE_NAME}/ReadChunk"
+
+_WRITE_DATA_TAG = 0x12  # WriteFrame.data: field 2, length-delimited
+_READ_DATA_TAG = 0x0A  # ReadFrame.data: field 1, length-delimited
+
+
+def identity(raw: bytes) -> bytes:
+    return raw
+
+
+def varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_write_data(data: bytes | memoryview) -> bytes:
+    """A serialized WriteFrame holding only `data` (one copy of the payload)."""
+    return b"".join((bytes((_WRITE_DATA_TAG,)), varint(len(data)), data))
+
+
+def encode_read_frame(data: bytes | memoryview) -> bytes:
+    """A serialized ReadFrame holding `data` (one copy of the payload)."""
+    return b"".join((bytes((_READ_DATA_TAG,)), varint(len(data)), data))
+
+
+def _payload(raw: bytes, tag: int) -> memoryview | None:
+    """The payload of a serialized frame that holds field `tag` and nothing else, else None."""
+    if not raw:
+        return memoryview(raw)
+    if raw[0] != tag:
+        return None
+    length = 0
+    shift = 0
+    pos = 1
+    while True:
+        if pos >= len(raw) or pos > 10:
+            return None
+        byte = raw[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    if pos + length != len(raw):
+        return None
+    return memoryview(raw)[pos:]
+
+
+def write_data(raw: bytes) -> memoryview | None:
+    """The payload of a serialized data-only WriteFrame (no copy), else None."""
+    return _payload(raw, _WRITE_DATA_TAG)
+
+
+def read_data(raw: bytes) -> memoryview:
+    """The data of a serialized ReadFrame, without a copy when it is the usual data-only one."""
+    view = _payload(raw, _READ_DATA_TAG)
+    if view is None:
+        view = memoryview(gfs_pb2.ReadFrame.FromString(raw).data)
+    return view
