@@ -108,6 +108,23 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
     return time.perf_counter() - start, proc.stdout
 
 
+def parallel_dd(src: Path, copy: Path, n: int) -> float:
+    """Seconds for n `dd oflag=direct` copies of src written at once."""
+    outs = [copy.with_name(f"{copy.name}.{i}") for i in range(n)]
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(["dd", f"if={src}", f"of={o}", "bs=4M", "oflag=direct", "status=none"])
+        for o in outs
+    ]
+    codes = [proc.wait() for proc in procs]
+    took = time.perf_counter() - start
+    for o in outs:
+        o.unlink(missing_ok=True)
+    if any(codes):
+        raise BenchError(f"dd exited {codes}")
+    return took
+
+
 def warm(path: Path) -> None:
     """Read a file once, so it is in the page cache."""
     with open(path, "rb") as f:
@@ -586,7 +603,7 @@ def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
             )
         )
     warm(src)
-    cps, dds, puts, cold, hot = [], [], [], [], []
+    cps, dds, dd3s, puts, cold, hot, local = [], [], [], [], [], [], []
     cpu_put: list[dict[str, float]] = []
     cpu_get: list[dict[str, float]] = []
     copy = p.out / "cp-copy.bin"
@@ -599,6 +616,7 @@ def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
         dd = ["dd", f"if={src}", f"of={copy}", "bs=4M", "oflag=direct", "status=none"]
         dds.append(timed(dd)[0])
         copy.unlink(missing_ok=True)
+        dd3s.append(parallel_dd(src, copy, 3))
         with meter.measure() as cpu:
             puts.append(cl.put(src, f"/bench/io-{i}"))
         cpu_put.append(cpu)
@@ -614,12 +632,25 @@ def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
         with meter.measure() as cpu:
             hot.append(timed(cl.gfs("get", f"/bench/io-{p.runs}", str(got)), cl.env)[0])
         cpu_get.append(cpu)
+    # A client on a datanode's host (as a task is) reads the replicas there from their files.
+    on_host = {**cl.env, "MR_HOST": "host-0"}
+    for _ in range(p.runs):
+        got.unlink(missing_ok=True)
+        local.append(timed(cl.gfs("get", f"/bench/io-{p.runs}", str(got)), on_host)[0])
     got.unlink(missing_ok=True)
     run(cl.gfs("rm", f"/bench/io-{p.runs}"), cl.env)
     noop = [timed(cl.gfs("ls", "/"), cl.env)[0] for _ in range(3)]
     res.checks.append(f"gfs get returned the bytes put ({nbytes:,} bytes, compared)")
     res.add(Row(section, "cp (same disk, to the page cache)", cps, nbytes))
     res.add(Row(section, "dd oflag=direct bs=4M (the disk's write rate)", dds, nbytes))
+    res.add(
+        Row(
+            section,
+            "3 × dd oflag=direct bs=4M at once (the disk under a put's 3 copies)",
+            dd3s,
+            nbytes,
+        )
+    )
     put_row = res.add(
         Row(
             section,
@@ -641,13 +672,25 @@ def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
             note=CpuMeter.text(cpu_get, statistics.median(hot)),
         )
     )
+    local_row = res.add(
+        Row(
+            section,
+            "gfs get on a datanode's host (MR_HOST=host-0: replicas there read from files)",
+            local,
+            nbytes,
+        )
+    )
     res.notes.append(
         f"{section}: every gfs command pays its start-up: `gfs ls /` takes "
         f"{statistics.median(noop):.2f} s (Python start, imports, ZooKeeper lookup, one RPC); "
         "the datanodes write with O_DIRECT, so a get right after a put reads the disk"
     )
     best_mbps = float(best["MBps"])
-    for row, what in ((get_row, "warm"), (cold_row, "right after put")):
+    for row, what in (
+        (get_row, "warm"),
+        (cold_row, "right after put"),
+        (local_row, "warm, client on a datanode's host"),
+    ):
         res.targets.append(
             Target(
                 f"gfs get of {p.io_mb} MiB ({what}) ≥ 50% of the gRPC ceiling",

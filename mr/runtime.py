@@ -91,7 +91,8 @@ FRAME_PAIRS = 4096  # pairs per run-file frame to start with...
 FRAME_MIN_PAIRS, FRAME_MAX_PAIRS = 64, 65536
 FRAME_LOW_BYTES, FRAME_HIGH_BYTES = 128 << 10, 1 << 20  # ...adapted to stay within these
 BATCH_CHARS = 4 << 20  # characters of input per mapper_batch call (at most budget / 16)
-PROGRESS_STEPS = 16  # mapper_batch calls per split at least, for progress reports
+PROGRESS_STEPS = 16  # mapper_batch calls per split at least, for progress reports...
+MIN_BATCH_CHARS = 256 << 10  # ...unless that makes batches smaller than this
 SLICE_PAIRS = 512  # map output pairs per slice: small enough for the tuple free list and caches
 OUTPUT_FLUSH_CHARS = 1 << 20
 MAX_VALUE_COUNTERS = 8  # distinct "all values identical" objects counted by key alone
@@ -676,27 +677,17 @@ class _CombineOutput(_MapOutput):
         distinct = sum(len(keys) for _, keys in self.counted) + len(self.grouped)
         return distinct * (self.key_bytes + 100) + self.values_held * 60
 
-    def _groups(self) -> Iterator[tuple[Any, Iterator[Any]]]:
-        """(key, values iterator) for every buffered key."""
+    def _groups(self) -> Iterable[tuple[Any, Iterable[Any]]]:
+        """(key, values) for every buffered key."""
         counted, grouped = self.counted, self.grouped
         if len(counted) == 1 and not grouped:
             value, keys = counted[0]
             return zip(keys.keys(), map(repeat, repeat(value), keys.values()), strict=True)
-        merged: dict[Any, list[Iterable[Any]]] = {}
+        # Fold the counted keys into the lists (all at C speed): one (key, list) per key.
         for value, keys in counted:
-            for k, c in keys.items():
-                its = merged.get(k)
-                if its is None:
-                    merged[k] = [repeat(value, c)]
-                else:
-                    its.append(repeat(value, c))
-        for k, values in grouped.items():
-            its = merged.get(k)
-            if its is None:
-                merged[k] = [values]
-            else:
-                its.append(values)
-        return ((k, chain.from_iterable(its)) for k, its in merged.items())
+            lists = map(grouped.__getitem__, keys.keys())
+            deque(map(list.extend, lists, map(repeat, repeat(value), keys.values())), maxlen=0)
+        return grouped.items()
 
     def drain(self) -> list[list[Any]]:
         assert self.job.combiner is not None
@@ -869,10 +860,12 @@ def run_map(
 
 
 def _coalesced(batches: Iterable[RecordBatch], limit: int) -> Iterator[RecordBatch]:
-    """Consecutive batches joined until they hold about `limit` characters of values or
-    1/PROGRESS_STEPS of the split: mapper_batch's output (one pair per distinct key of a
-    batch, for a combining mapper) shrinks with bigger batches, and every pair costs a
-    buffer insert; progress must still come often enough for speculation to judge."""
+    """Consecutive batches joined until they hold about `limit` characters of values, or
+    1/PROGRESS_STEPS of the split and MIN_BATCH_CHARS: mapper_batch's output (one pair per
+    distinct key of a batch, for a combining mapper) shrinks with bigger batches, and every
+    pair costs a buffer insert; progress must still come often enough for speculation to
+    judge a long task (a split under 16 × MIN_BATCH_CHARS takes a fraction of a second)."""
+    min_chars = min(limit, MIN_BATCH_CHARS)
     pending: list[RecordBatch] = []
     size = 0
     reported = 0.0  # the progress at the end of the last joined batch
@@ -880,7 +873,7 @@ def _coalesced(batches: Iterable[RecordBatch], limit: int) -> Iterator[RecordBat
         pending.append(batch)
         values = batch.values
         size += sum(map(len, values)) if values and type(values[0]) is str else limit
-        if size >= limit or batch.done - reported >= 1 / PROGRESS_STEPS:
+        if size >= limit or (batch.done - reported >= 1 / PROGRESS_STEPS and size >= min_chars):
             yield _joined(pending)
             pending, size, reported = [], 0, batch.done
     if pending:

@@ -69,7 +69,8 @@ def serve(args: daemon.DaemonArgs) -> int:
                 core.tick()
             except Exception:
                 logger.exception("tick failed")
-            stop.wait(TICK_SECONDS)
+            core.wake.wait(TICK_SECONDS)
+            core.wake.clear()
         core.active.clear()
 
     election = client.Election(zk.znode(root, zk.ELECTION), args.name)

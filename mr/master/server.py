@@ -87,6 +87,7 @@ class MasterCore:
         )
         self.active = threading.Event()
         self.cleaned: set[str] = set()  # finished jobs whose /.mr/jobs/<id> is gone
+        self.wake = threading.Event()  # tick now: an attempt ended or a reduce committed
 
     @contextmanager
     def locked(self) -> Iterator[Scheduler]:
@@ -290,6 +291,7 @@ class MasterCore:
             return False, error
         self.call(lambda s, now: s.commit_done(ref, True, now, counters=counters))
         logger.info("%s/%s committed by attempt %d", ref.job_id, ref.task, ref.attempt)
+        self.wake.set()  # the job may be complete: publish it without waiting for a tick
         return True, ""
 
     def commit_job(self, job: Job) -> None:
@@ -513,6 +515,8 @@ class MasterService(mr_pb2_grpc.MasterServicer):
                 result = self.core.scheduler.heartbeat(
                     request.worker, request.incarnation, running, finished, failures, time.time()
                 )
+                if finished:
+                    self.core.wake.set()
                 reply = mr_pb2.HeartbeatReply(
                     epoch=self.core.epoch,
                     reregister=result.reregister,

@@ -461,8 +461,7 @@ def test_mapper_batch_sees_joined_batches_with_their_keys(tmp_path: Path) -> Non
     for _, line in records[:-1]:
         offsets.append(offsets[-1] + len(line) + 1)
     assert seen == [((path, o), line) for o, (_, line) in zip(offsets, records, strict=True)]
-    # 55 small reads were joined: a call per 1/16 of the split or so (progress), not per read
-    assert 10 <= len(calls) <= 17
+    assert len(calls) == 1  # 55 small reads joined (the whole split is under 256 KiB)
     assert contents[0] == sorted((o, line) for o, (_, line) in zip(offsets, records, strict=True))
 
 
@@ -530,3 +529,30 @@ def test_identity_reducer_passes_records_through(tmp_path: Path) -> None:
     assert results[0] == results[1]
     assert results[0][1][C.REDUCE_INPUT_GROUPS] == 300
     assert results[0][1][C.REDUCE_OUTPUT_RECORDS] == 36_000
+
+
+@pytest.mark.parametrize(
+    ("budget", "calls"),
+    [
+        (1 << 30, 16),  # 16 progress steps of 4 × 64 KiB
+        (1 << 20, 64),  # a batch at most budget / 16 = 64 KiB
+    ],
+)
+def test_mapper_batch_joins_batches_for_size_and_progress(
+    tmp_path: Path, budget: int, calls: int
+) -> None:
+    from mr.records import RecordBatch
+
+    sizes: list[int] = []
+
+    def count(keys: Any, lines: list[str]) -> Any:
+        sizes.append(sum(map(len, lines)))
+        return [("lines", len(lines))]
+
+    line = "x" * 1024
+    batches = [RecordBatch([("f", i)] * 64, [line] * 64, (i + 1) / 64) for i in range(64)]
+    job = job_from_functions(wc_mapper, sum_reducer, mapper_batch=count)
+    progress: list[float] = []
+    run_map(job, batches, 1, tmp_path / "o", {}, budget, Counters(), progress.append)
+    assert len(sizes) == calls and sum(sizes) == 64 * 64 * 1024
+    assert progress[-2:] == [1.0, 1.0] and progress == sorted(progress)
