@@ -271,7 +271,9 @@ class Scheduler:
         job.error, job.traceback = error, tb
         for task in job.tasks():
             for attempt in task.running():
-                self._close(job, attempt, KILLED, now)
+                # A committed reduce whose worker has not reported its end yet succeeded.
+                won = task.state == DONE and task.winner is attempt
+                self._close(job, attempt, SUCCEEDED if won else KILLED, now)
         job.event(now, f"job {state}{': ' + error if error else ''}")
 
     def job_committed(self, job_id: str, ok: bool, now: float, error: str = "") -> None:

@@ -365,3 +365,24 @@ def test_reexecuted_map_counters_count_once() -> None:
         "worker-1", finished=[AttemptReport(b.attempt.ref, True, counters={"map_input_records": 7})]
     )
     assert job.counters["map_input_records"] == 7
+
+
+def test_job_published_before_the_last_reduce_reports_its_end() -> None:
+    # The master publishes a job as soon as its last reduce commits; that reduce's worker
+    # reports the attempt's end a heartbeat later. The attempt succeeded: never "killed".
+    sim = Sim(workers=1, slots=4)
+    job = sim.s.submit(spec(reducers=1), splits(2), sim.now)
+    assigned = sim.beat("worker-0").assign
+    reduce_ref = next(a.attempt.ref for a in assigned if a.task.kind == "reduce")
+    for a in assigned:
+        if a.task.kind == "map":
+            sim.finish("worker-0", a.attempt.ref)
+    assert sim.s.request_commit(reduce_ref, sim.now) == (True, "")
+    sim.s.commit_done(reduce_ref, True, sim.now)
+    for ready in sim.s.tick(sim.now):
+        sim.s.job_committed(ready.job_id, True, sim.now)
+    assert job.state == SUCCEEDED
+    sim.finish("worker-0", reduce_ref)  # the late report changes nothing
+    states = {a.ref.task: a.state for t in job.tasks() for a in t.attempts}
+    assert set(states.values()) == {SUCCEEDED}
+    assert job.counters.get("killed_attempts", 0) == 0
