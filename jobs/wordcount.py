@@ -8,7 +8,7 @@ The combiner (the reducer itself: sums are associative) shrinks map output to on
 per distinct word per map.
 
 `mapper` says what the job does, one line at a time. `mapper_batch` does the same for a
-whole batch of lines (about 1 MiB) at C speed: the framework calls it instead of `mapper`
+whole batch of lines (up to 8 MiB) at C speed: the framework calls it instead of `mapper`
 when it is defined, and it already counts the batch's words (in-mapper combining), which
 the combiner then sums like any other partial counts.
 """

@@ -144,8 +144,9 @@ class MrClient:
         reply = self.call("Submit", mr_pb2.SubmitRequest(spec=spec, code=code), idempotent=False)
         return str(reply.job_id)
 
-    def status(self, job_id: str) -> mr_pb2.JobStatus:
-        return self.call("Status", mr_pb2.JobRequest(job_id=job_id))
+    def status(self, job_id: str, wait_seconds: float = 0.0) -> mr_pb2.JobStatus:
+        """The job's status; with `wait_seconds`, as soon as it ends or after that long."""
+        return self.call("Status", mr_pb2.JobRequest(job_id=job_id, wait_seconds=wait_seconds))
 
     def jobs(self) -> list[mr_pb2.JobStatus]:
         return list(self.call("Jobs", mr_pb2.Empty()).jobs)
@@ -157,15 +158,18 @@ class MrClient:
         self,
         job_id: str,
         on_update: Callable[[mr_pb2.JobStatus], None] | None = None,
-        poll: float = 0.1,
+        poll: float = 0.25,
     ) -> mr_pb2.JobStatus:
+        """Wait for the job's end (long polls: the end is heard at once); `on_update` gets
+        every status on the way, about every `poll` seconds."""
         while True:
-            status = self.status(job_id)
+            asked = time.monotonic()
+            status = self.status(job_id, wait_seconds=poll)
             if on_update is not None:
                 on_update(status)
             if status.state in TERMINAL:
                 return status
-            time.sleep(poll)
+            time.sleep(max(0.0, poll - (time.monotonic() - asked)))  # a master that did not wait
 
 
 def _refused(exc: grpc.RpcError) -> bool:

@@ -90,8 +90,8 @@ RUN_MERGE_BYTES = 2 << 20  # ...and fewer when the budget is small: memory per o
 FRAME_PAIRS = 4096  # pairs per run-file frame to start with...
 FRAME_MIN_PAIRS, FRAME_MAX_PAIRS = 64, 65536
 FRAME_LOW_BYTES, FRAME_HIGH_BYTES = 128 << 10, 1 << 20  # ...adapted to stay within these
-BATCH_CHARS = 4 << 20  # characters of input per mapper_batch call (at most budget / 16)
-PROGRESS_STEPS = 16  # mapper_batch calls per split at least, for progress reports...
+BATCH_CHARS = 8 << 20  # characters of input per mapper_batch call (at most budget / 16)
+PROGRESS_STEPS = 8  # mapper_batch calls per split at least, for progress reports...
 MIN_BATCH_CHARS = 256 << 10  # ...unless that makes batches smaller than this
 SLICE_PAIRS = 512  # map output pairs per slice: small enough for the tuple free list and caches
 OUTPUT_FLUSH_CHARS = 1 << 20
@@ -864,7 +864,7 @@ def _coalesced(batches: Iterable[RecordBatch], limit: int) -> Iterator[RecordBat
     1/PROGRESS_STEPS of the split and MIN_BATCH_CHARS: mapper_batch's output (one pair per
     distinct key of a batch, for a combining mapper) shrinks with bigger batches, and every
     pair costs a buffer insert; progress must still come often enough for speculation to
-    judge a long task (a split under 16 × MIN_BATCH_CHARS takes a fraction of a second)."""
+    judge a long task (a split under 8 × MIN_BATCH_CHARS takes a fraction of a second)."""
     min_chars = min(limit, MIN_BATCH_CHARS)
     pending: list[RecordBatch] = []
     size = 0

@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SYSTEM_DIR = "/.mr/jobs"
+MAX_STATUS_WAIT = 5.0  # seconds a Status long poll may hold a server thread
 INPUT_FORMATS = ("lines", "files")
 
 
@@ -88,6 +89,7 @@ class MasterCore:
         self.active = threading.Event()
         self.cleaned: set[str] = set()  # finished jobs whose /.mr/jobs/<id> is gone
         self.wake = threading.Event()  # tick now: an attempt ended or a reduce committed
+        self.job_changed = threading.Condition()  # notified when a job's state changes
 
     @contextmanager
     def locked(self) -> Iterator[Scheduler]:
@@ -107,6 +109,9 @@ class MasterCore:
             for event in job.new_events():
                 logger.info("%s: %s", job.job_id, event)
         records = self.scheduler.take_records()
+        if any(record[0] == "job_state" for record in records):
+            with self.job_changed:
+                self.job_changed.notify_all()
         if self.store is None:
             return
         for record in records:
@@ -453,8 +458,15 @@ class MasterService(mr_pb2_grpc.MasterServicer):
 
     def Status(self, request, context):  # noqa: N802
         def go() -> mr_pb2.JobStatus:
-            with self.core.locked():
-                return job_status_pb(self._job(context, request.job_id))
+            # A long poll: a client waiting for the end hears of it at once.
+            deadline = time.monotonic() + min(max(request.wait_seconds, 0.0), MAX_STATUS_WAIT)
+            while True:
+                with self.core.locked():
+                    job = self._job(context, request.job_id)
+                    if job.state in TERMINAL or time.monotonic() >= deadline:
+                        return job_status_pb(job)
+                with self.core.job_changed:
+                    self.core.job_changed.wait(max(0.0, deadline - time.monotonic()))
 
         return self._guard(context, go)
 

@@ -534,7 +534,7 @@ def test_identity_reducer_passes_records_through(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("budget", "calls"),
     [
-        (1 << 30, 16),  # 16 progress steps of 4 × 64 KiB
+        (1 << 30, 8),  # 8 progress steps of 8 × 64 KiB
         (1 << 20, 64),  # a batch at most budget / 16 = 64 KiB
     ],
 )
