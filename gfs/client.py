@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import tempfile
 import threading
@@ -41,6 +40,7 @@ from gfs.datanode.store import (
 )
 from gfs.handles import format_handle
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
+from gfs.writebehind import WriteBehind
 
 logger = logging.getLogger(__name__)
 
@@ -727,7 +727,7 @@ class GfsClient:
         """
         frames = self._whole_file(path)  # fails before anything is written
         written = 0
-        sink = _WriteBehind(out.write)
+        sink = WriteBehind(out.write, depth=4, name="gfs-write-behind")
         try:
             for data in frames:
                 sink.put(data)
@@ -999,42 +999,6 @@ class _FrameIterator:
         self._left -= len(data)
         self._sent[0] += len(data)
         return raw_frames.encode_write_data(data)
-
-
-class _WriteBehind:
-    """Calls `write` for each queued piece on a thread of its own (a bounded queue, so
-    memory stays bounded); a write error comes back from the next put() or from close()."""
-
-    def __init__(self, write: Callable[[bytes], object], depth: int = 4) -> None:
-        self._write = write
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="gfs-write-behind", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._error is None:  # after an error keep draining so put() never blocks
-                try:
-                    self._write(item)
-                except BaseException as exc:
-                    self._error = exc
-
-    def put(self, data: bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
-
-    def close(self) -> None:
-        """Wait until everything queued is written; re-raise a write error."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
 
 
 class FileWriter:

@@ -41,6 +41,7 @@ from gfs.datanode.frames import (
 from gfs.datanode.store import ChunkNotFound, ChunkStore, ChunkWriter, CorruptChunk
 from gfs.handles import format_handle
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
+from gfs.writebehind import WriteBehind
 
 logger = logging.getLogger(__name__)
 
@@ -153,44 +154,18 @@ class _BackgroundWriter:
 
     def __init__(self, writer: ChunkWriter) -> None:
         self.writer = writer
-        self._queue: queue.Queue[memoryview | bytes | None] = queue.Queue(
-            maxsize=LOCAL_QUEUE_FRAMES
-        )
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"store-{format_handle(writer.handle)}", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._error is None:  # after an error keep draining so put() never blocks
-                try:
-                    self.writer.write(item)
-                except BaseException as exc:
-                    self._error = exc
+        name = f"store-{format_handle(writer.handle)}"
+        self._behind = WriteBehind(writer.write, LOCAL_QUEUE_FRAMES, name)
 
     def write(self, data: memoryview | bytes) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(data)
-
-    def _join(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
+        self._behind.put(data)
 
     def finish(self) -> None:
         """Wait until every frame is written; re-raise a write error."""
-        self._join()
-        if self._error is not None:
-            raise self._error
+        self._behind.close()
 
     def abort(self) -> None:
-        self._join()
+        self._behind.drain()
         self.writer.abort()
 
 
