@@ -678,16 +678,29 @@ class _CombineOutput(_MapOutput):
         return distinct * (self.key_bytes + 100) + self.values_held * 60
 
     def _groups(self) -> Iterable[tuple[Any, Iterable[Any]]]:
-        """(key, values) for every buffered key."""
+        """(key, values) for every buffered key. Counted values stay lazy (repeat): they
+        were never materialized, and estimate() does not count them."""
         counted, grouped = self.counted, self.grouped
+        if not counted:
+            return grouped.items()
         if len(counted) == 1 and not grouped:
             value, keys = counted[0]
             return zip(keys.keys(), map(repeat, repeat(value), keys.values()), strict=True)
-        # Fold the counted keys into the lists (all at C speed): one (key, list) per key.
+        merged: dict[Any, list[Iterable[Any]]] = {}
         for value, keys in counted:
-            lists = map(grouped.__getitem__, keys.keys())
-            deque(map(list.extend, lists, map(repeat, repeat(value), keys.values())), maxlen=0)
-        return grouped.items()
+            for k, c in keys.items():
+                its = merged.get(k)
+                if its is None:
+                    merged[k] = [repeat(value, c)]
+                else:
+                    its.append(repeat(value, c))
+        for k, values in grouped.items():
+            its = merged.get(k)
+            if its is None:
+                merged[k] = [values]
+            else:
+                its.append(values)
+        return ((k, chain.from_iterable(its)) for k, its in merged.items())
 
     def drain(self) -> list[list[Any]]:
         assert self.job.combiner is not None
@@ -893,7 +906,7 @@ def _feed_batches(job: JobDefinition, batch: RecordBatch, buffer: _MapOutput) ->
     assert job.mapper_batch is not None
     pairs = _batch_pairs(job.mapper_batch, batch)
     if pairs:
-        buffer.add(pairs)  # checks they are pairs
+        buffer.add(check_pairs(pairs, "mapper_batch"))
         buffer.maybe_spill()
     return len(pairs)
 
@@ -1123,9 +1136,8 @@ def sample_keys(
             records.extend(_lines_at(path, size, at - starts[f], per_point, read_range, taken))
     keys: list[Any] = []
     with _task(job, params, Counters()):
-        if job.mapper_batch is not None and records:
-            batch = RecordBatch(list(map(_key, records)), list(map(_value, records)), 1.0)
-            return [pair[0] for pair in _batch_pairs(job.mapper_batch, batch)]
+        # Always the per-record mapper: a combining mapper_batch would yield each key of
+        # the sample once and hide how often it occurs, which the boundaries depend on.
         for key, value in records:
             for pair in job.mapper(key, value):
                 keys.append(pair[0])

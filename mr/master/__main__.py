@@ -48,6 +48,7 @@ def serve(args: daemon.DaemonArgs) -> int:
         if state == KazooState.LOST:
             session_lost.set()
             stop.set()
+        core.wake.set()  # the scheduling loop re-checks at once
 
     client.add_listener(on_state)
 

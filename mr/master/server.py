@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SYSTEM_DIR = "/.mr/jobs"
-MAX_STATUS_WAIT = 5.0  # seconds a Status long poll may hold a server thread
+MAX_STATUS_WAIT = 1.0  # seconds a Status long poll may hold a server thread
 INPUT_FORMATS = ("lines", "files")
 
 
@@ -90,6 +90,7 @@ class MasterCore:
         self.cleaned: set[str] = set()  # finished jobs whose /.mr/jobs/<id> is gone
         self.wake = threading.Event()  # tick now: an attempt ended or a reduce committed
         self.job_changed = threading.Condition()  # notified when a job's state changes
+        self.job_changes = 0  # counts those changes (written under self.lock)
 
     @contextmanager
     def locked(self) -> Iterator[Scheduler]:
@@ -111,6 +112,7 @@ class MasterCore:
         records = self.scheduler.take_records()
         if any(record[0] == "job_state" for record in records):
             with self.job_changed:
+                self.job_changes += 1
                 self.job_changed.notify_all()
         if self.store is None:
             return
@@ -459,14 +461,17 @@ class MasterService(mr_pb2_grpc.MasterServicer):
     def Status(self, request, context):  # noqa: N802
         def go() -> mr_pb2.JobStatus:
             # A long poll: a client waiting for the end hears of it at once.
+            core = self.core
             deadline = time.monotonic() + min(max(request.wait_seconds, 0.0), MAX_STATUS_WAIT)
             while True:
-                with self.core.locked():
+                with core.locked():
                     job = self._job(context, request.job_id)
-                    if job.state in TERMINAL or time.monotonic() >= deadline:
+                    seen = core.job_changes
+                    left = deadline - time.monotonic()
+                    if job.state in TERMINAL or left <= 0 or not core.active.is_set():
                         return job_status_pb(job)
-                with self.core.job_changed:
-                    self.core.job_changed.wait(max(0.0, deadline - time.monotonic()))
+                with core.job_changed:  # a change after `seen` was read is not missed
+                    core.job_changed.wait_for(lambda seen=seen: core.job_changes != seen, left)
 
         return self._guard(context, go)
 

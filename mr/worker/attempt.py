@@ -214,7 +214,8 @@ class Shuffle:
         following the map locations the parent sends; failures are reported to it."""
         total = self.assignment.maps_total
         running: dict[Future[Path], tuple[str, int]] = {}
-        with ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch") as pool:
+        pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch")
+        try:
             while len(self.fetched) < total:
                 if running:
                     full = len(running) >= FETCH_THREADS  # else new locations may come
@@ -233,6 +234,9 @@ class Shuffle:
                         continue
                     future = pool.submit(self.fetch_one, task, attempt, self._channel(address))
                     running[future] = (task, attempt)
+        finally:
+            # On a local failure (a full disk) fail now: do not wait for other fetches.
+            pool.shutdown(wait=not running, cancel_futures=True)
         for channel in self.channels.values():
             channel.close()
         return [path for _task, (_attempt, path) in sorted(self.fetched.items())]
@@ -241,7 +245,8 @@ class Shuffle:
         try:
             path = future.result()
         except grpc.RpcError as exc:
-            self.retry_at[task] = time.monotonic() + FETCH_RETRY_SECONDS
+            if self.locations.get(task, (attempt,))[0] == attempt:  # else fetch the new one now
+                self.retry_at[task] = time.monotonic() + FETCH_RETRY_SECONDS
             self.conn.send(("fetch_failed", task, attempt, f"{exc.code()}: {exc.details()}"))
             return
         if self.locations.get(task, (attempt,))[0] != attempt:

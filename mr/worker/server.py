@@ -206,14 +206,13 @@ class WorkerDaemon:
             self.wake.clear()
 
     def _reduce_near_shuffle_end(self) -> bool:
-        """A reduce here knows where half or more of the map outputs are, not all: the
-        locations of the last ones come with heartbeats, and the job waits for them."""
+        """A reduce here waits for the locations of its last few map outputs (an eighth,
+        at least one): they come with heartbeats, and the whole job waits for them."""
         with self.lock:
             return any(
-                r.assignment.kind == "reduce"
-                and r.assignment.maps_total / 2 <= r.maps_known < r.assignment.maps_total
+                0 < r.assignment.maps_total - r.maps_known <= max(1, r.assignment.maps_total // 8)
                 for r in self.running.values()
-                if not r.killed
+                if r.assignment.kind == "reduce" and not r.killed
             )
 
     def _heartbeat(self) -> None:
