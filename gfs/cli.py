@@ -96,9 +96,12 @@ def mv_target(src: str, dst: str, dst_is_dir: bool) -> str:
 
 
 def local_get_target(remote: str, local: str) -> str:
-    """A directory as LOCAL receives the file under its own name."""
+    """A directory as LOCAL receives the file under its own name; LOCAL ending in `/` must
+    be one."""
     if os.path.isdir(local):
         return os.path.join(local, paths.basename(remote))
+    if local.endswith("/"):
+        raise errors.NotADirectory(f"cannot write {local}: no such local directory")
     return local
 
 
@@ -352,8 +355,6 @@ def cmd_get(client: GfsClient, args: argparse.Namespace) -> int:
     if args.local == "-":
         client.cat(remote, _stdout())
         return 0
-    if args.local.endswith("/") and not os.path.isdir(args.local):
-        raise errors.NotADirectory(f"cannot write {args.local}: no such local directory")
     target = local_get_target(remote, args.local)
     try:
         client.get(remote, target)

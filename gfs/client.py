@@ -228,6 +228,7 @@ class GfsClient:
         self._writing: set[str] = set()  # files open for writing: their leases are renewed
         self._renew_every = 10.0
         self._renewer: threading.Thread | None = None
+        self._closed = threading.Event()  # ends the lease renewer
         self._buffers = BufferPool(spare=DIRECT_BUFFERS_PER_WRITE)  # get()'s output buffers
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -239,7 +240,9 @@ class GfsClient:
         self.close()
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
+            self._writing.clear()
             channels = list(self._channels.values()) + self._retired
             self._channels, self._retired = {}, []
         for ch in channels:
@@ -278,7 +281,7 @@ class GfsClient:
 
     def _lookup_namenode(self) -> str | None:
         """The namenode's address from ZooKeeper (None if no namenode is registered)."""
-        from kazoo.exceptions import KazooException, NoAuthError
+        from kazoo.exceptions import KazooException
 
         try:
             client = gfs_zk.connect(
@@ -291,12 +294,7 @@ class GfsClient:
             raise errors.Unavailable(f"{exc} (is the cluster running?)") from None
         try:
             value = gfs_zk.read(client, gfs_zk.znode(self._zk_root, gfs_zk.NAMENODE))
-        except NoAuthError:
-            raise errors.GfsError(
-                f"ZooKeeper refused the cluster secret in {self._dir.secret_file} "
-                "(wrong or missing secret)"
-            ) from None
-        except KazooException as exc:
+        except KazooException as exc:  # a refused secret is a GfsError from gfs_zk.read
             raise errors.Unavailable(
                 f"cannot read the namenode's address from ZooKeeper: {exc!r}"
             ) from None
@@ -487,7 +485,8 @@ class GfsClient:
                     self._renewer = None
                     return
                 interval = self._renew_every
-            time.sleep(interval)
+            if self._closed.wait(interval):
+                return
             with self._lock:
                 writing = sorted(self._writing)
             if not writing:
@@ -581,11 +580,7 @@ class GfsClient:
             sent = [0]
             frames = _FrameIterator(source, limit, handle, pipeline[1:], sent)
             head = pipeline[0]
-            write = self._channel(head.address).stream_unary(
-                raw_frames.WRITE_METHOD,
-                request_serializer=raw_frames.identity,
-                response_deserializer=gfs_pb2.WriteAck.FromString,
-            )
+            write = raw_frames.write_chunk_call(self._channel(head.address))
             try:
                 ack = write(frames, timeout=self._timeout + limit / MIN_BYTES_PER_SECOND)
             except grpc.RpcError as err:
@@ -761,11 +756,7 @@ class GfsClient:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gfs")
         size = 0
         try:
-            try:
-                out = DirectFile(fd, self._buffers, stage_plain=True)
-            except BaseException:
-                os.close(fd)
-                raise
+            out = DirectFile(fd, self._buffers, stage_plain=True)  # closes fd if it fails
             try:
                 for data in frames:
                     out.write(data)
@@ -972,9 +963,7 @@ class _FrameIterator:
     ) -> None:
         self._source = source
         self._left = limit
-        self._header: bytes | None = gfs_pb2.WriteFrame(
-            header=gfs_pb2.WriteHeader(handle=handle, downstream=downstream)
-        ).SerializeToString()
+        self._header: bytes | None = raw_frames.encode_write_header(handle, downstream)
         self._sent = sent
         self.error: _SourceError | None = None
 

@@ -26,9 +26,8 @@ def mapper_batch(keys, lines):
     return Counter(chain.from_iterable(map(str.split, lines))).items()
 
 
-def combiner(word, counts):
-    yield word, sum(counts)
-
-
 def reducer(word, counts):
     yield word, sum(counts)
+
+
+combiner = reducer  # sums of sums: the reducer combines map output as well

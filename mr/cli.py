@@ -20,7 +20,7 @@ from typing import Any
 from gfs import clusterdir
 from gfs.config import load_config
 from gfs.errors import GfsError
-from mr.errors import MrError
+from mr.errors import MrError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -193,18 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     except (GfsError, MrError, OSError) as exc:
         if ns.debug:
             traceback.print_exc()
-        print(f"mr: {_one_line(exc)}", file=sys.stderr)
+        print(f"mr: {one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug: still one line unless --debug
         if ns.debug:
             traceback.print_exc()
-        print(f"mr: internal error: {type(exc).__name__}: {_one_line(exc)}", file=sys.stderr)
+        print(f"mr: internal error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return 1
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -119,10 +119,6 @@ class Counters:
 _current: Counters = Counters()
 
 
-def current() -> Counters:
-    return _current
-
-
 @contextmanager
 def activate(counters: Counters) -> Iterator[Counters]:
     """Make `counters` the target of mr.api.increment_counter for the duration."""

@@ -7,6 +7,11 @@ as they are, so the worker can report their type, message and traceback.
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (its type name when it has no message)."""
+    return " ".join((str(exc) or type(exc).__name__).split())
+
+
 class MrError(Exception):
     """An operation failed for a reason the user can act on."""
 

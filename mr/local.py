@@ -35,7 +35,7 @@ from pathlib import Path
 
 from mr import counters as C
 from mr.counters import Counters
-from mr.errors import MrError
+from mr.errors import MrError, one_line
 from mr.job import JobDefinition, dumps_job, load_job_file, loads_job
 from mr.records import local_reader
 from mr.runtime import (
@@ -299,14 +299,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MrError, OSError) as exc:
         if ns.debug:
             traceback.print_exc()
-        print(f"mr: {_one_line(exc)}", file=sys.stderr)
+        print(f"mr: {one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # the job's own code raised
         if ns.debug or ns.pdb:
             traceback.print_exc()
         task = f"task {current['task']} failed: " if current["task"] else ""
         where = _where_in_job(exc, ns.jobfile)
-        print(f"mr: {task}{type(exc).__name__}: {_one_line(exc)}{where}", file=sys.stderr)
+        print(f"mr: {task}{type(exc).__name__}: {one_line(exc)}{where}", file=sys.stderr)
         if ns.pdb:
             import pdb
 
@@ -323,11 +323,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, value in values.items():
             print(f"  {name.ljust(width)}  {value}")
     return 0
-
-
-run_local_main = main
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())

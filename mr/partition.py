@@ -20,14 +20,10 @@ from __future__ import annotations
 
 import numbers
 import struct
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
 from typing import Any
 from zlib import crc32
 
 from mr.errors import TaskError
-
-Partitioner = Callable[[Any, int], int]
 
 _LEN = struct.Struct("<I")
 
@@ -65,14 +61,3 @@ def encode_key(key: Any) -> bytes:
             "partitioner (their repr shows a memory address); define partitioner(key, n)"
         )
     return b"\x00" + type(key).__qualname__.encode() + b":" + text.encode("utf-8", "surrogatepass")
-
-
-def range_partitioner(boundaries: Sequence[Any]) -> Partitioner:
-    """Total-order partitioning: keys < boundaries[0] go to 0, then one partition per
-    boundary interval (a key equal to a boundary goes right of it)."""
-    bounds = list(boundaries)
-
-    def by_range(key: Any, n: int) -> int:
-        return min(bisect_right(bounds, key), n - 1)
-
-    return by_range

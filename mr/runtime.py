@@ -455,26 +455,33 @@ class _Partitioning:
                 )
             self.bounds = bounds
 
+    @property
+    def by_key_range(self) -> bool:
+        """Partitions are cut from a sorted list (one partition, or sampled boundaries);
+        else each pair goes to the partition its key hashes to (scatter)."""
+        return self.n == 1 or self.bounds is not None
+
     def split_sorted(self, pairs: list[Any]) -> list[list[Any]]:
-        """Partitions of a key-sorted list, each still sorted."""
-        if self.n == 1:
+        """Partitions of a key-sorted list, each still sorted (when by_key_range)."""
+        assert self.by_key_range
+        if self.bounds is None:
             return [pairs]
-        if self.bounds is not None:
-            # Partition i holds bounds[i-1] <= key < bounds[i] (bisect_right of the key).
-            cuts = [0]
-            try:
-                for b in self.bounds:
-                    cuts.append(bisect_left(pairs, b, cuts[-1], key=_key))
-            except TypeError as exc:
-                raise unorderable(exc) from None
-            cuts.append(len(pairs))
-            parts = [pairs[cuts[i] : cuts[i + 1]] for i in range(len(cuts) - 1)]
-            return parts + [[] for _ in range(self.n - len(parts))]
-        parts: list[list[Any]] = [[] for _ in range(self.n)]
-        appends = [p.append for p in parts]
+        # Partition i holds bounds[i-1] <= key < bounds[i] (bisect_right of the key).
+        cuts = [0]
+        try:
+            for b in self.bounds:
+                cuts.append(bisect_left(pairs, b, cuts[-1], key=_key))
+        except TypeError as exc:
+            raise unorderable(exc) from None
+        cuts.append(len(pairs))
+        parts = [pairs[cuts[i] : cuts[i + 1]] for i in range(len(cuts) - 1)]
+        return parts + [[] for _ in range(self.n - len(parts))]
+
+    def scatter(self, pairs: list[Any], into: list[list[Any]]) -> None:
+        """Append each pair to the list of its key's partition, in order."""
+        appends = [p.append for p in into]
         for r, pair in zip(self.of_keys(list(map(_key, pairs))), pairs, strict=True):
             appends[r](pair)
-        return parts
 
     def of_keys(self, keys: list[Any]) -> list[int]:
         """Partition numbers of keys, checked when the job's partitioner made them."""
@@ -518,7 +525,8 @@ class _MapOutput:
         self.slice_records = 64  # _feed_records' adaptive slice, kept across batches
 
     # subclasses: add(pairs), estimate() -> bytes, drain() -> sorted partitions
-    def add(self, pairs: list[tuple[Any, Any]]) -> None:
+    def add(self, pairs: list[tuple[Any, Any]], what: str = "mapper") -> None:
+        """Buffer pairs `what` (the user function, for messages) produced; checks them."""
         raise NotImplementedError
 
     def estimate(self) -> int:
@@ -586,22 +594,20 @@ class _SortOutput(_MapOutput):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.by_partition = self.parts.n > 1 and self.parts.bounds is None
+        self.by_partition = not self.parts.by_key_range
         self.lists: list[list[Any]] = [[] for _ in range(self.parts.n if self.by_partition else 1)]
         self.bytes = 0
 
-    def add(self, pairs: list[tuple[Any, Any]]) -> None:
-        pairs = check_pairs(pairs, "mapper")
+    def add(self, pairs: list[tuple[Any, Any]], what: str = "mapper") -> None:
+        pairs = check_pairs(pairs, what)
         self.buffered += len(pairs)
         size = len(pairs) * _pair_size(pairs)
         self.bytes += size
         self.unchecked += size
-        if not self.by_partition:
+        if self.by_partition:
+            self.parts.scatter(pairs, self.lists)
+        else:
             self.lists[0] += pairs
-            return
-        appends = [p.append for p in self.lists]
-        for r, pair in zip(self.parts.of_keys(list(map(_key, pairs))), pairs, strict=True):
-            appends[r](pair)
 
     def estimate(self) -> int:
         return self.bytes
@@ -627,11 +633,11 @@ class _CombineOutput(_MapOutput):
         self.key_bytes = 64  # running estimate of one buffered key's footprint
         self.values_held = 0
 
-    def add(self, pairs: list[tuple[Any, Any]]) -> None:
+    def add(self, pairs: list[tuple[Any, Any]], what: str = "mapper") -> None:
         n = len(pairs)
         first = pairs[0]
         if type(first) is not tuple or len(first) != 2:
-            pairs = check_pairs(pairs, "mapper")
+            pairs = check_pairs(pairs, what)
             first = pairs[0]
         v0 = first[1]
         try:
@@ -643,7 +649,7 @@ class _CombineOutput(_MapOutput):
                 pairs[-1][1] is v0 and countOf(map(is_, map(_value, pairs), repeat(v0)), True) == n
             )
         except (IndexError, TypeError, KeyError):
-            pairs = check_pairs(pairs, "mapper")  # raises
+            pairs = check_pairs(pairs, what)  # raises
             same = False
         self.buffered += n
         size = _pair_size(pairs)
@@ -661,7 +667,7 @@ class _CombineOutput(_MapOutput):
                     self.counted.append((v0, keys))
                     return
             else:
-                pairs = check_pairs(pairs, "mapper")
+                pairs = check_pairs(pairs, what)
             # grouped[k].append(v) for every pair, at C speed (a defaultdict makes the lists)
             lists = map(self.grouped.__getitem__, map(_key, pairs))
             deque(map(list.append, lists, map(_value, pairs)), maxlen=0)
@@ -717,13 +723,11 @@ class _CombineOutput(_MapOutput):
         self.buffered = self.values_held = 0
         out = check_pairs(out, "combiner")
         self.counters.incr(C.COMBINE_OUTPUT_RECORDS, len(out))
-        if self.parts.n == 1 or self.parts.bounds is not None:
+        if self.parts.by_key_range:
             sort_pairs(out)
             return self.parts.split_sorted(out)
         parts: list[list[Any]] = [[] for _ in range(self.parts.n)]
-        appends = [p.append for p in parts]
-        for r, pair in zip(self.parts.of_keys(list(map(_key, out))), out, strict=True):
-            appends[r](pair)
+        self.parts.scatter(out, parts)
         for p in parts:
             sort_pairs(p)
         return parts
@@ -906,7 +910,7 @@ def _feed_batches(job: JobDefinition, batch: RecordBatch, buffer: _MapOutput) ->
     assert job.mapper_batch is not None
     pairs = _batch_pairs(job.mapper_batch, batch)
     if pairs:
-        buffer.add(check_pairs(pairs, "mapper_batch"))
+        buffer.add(pairs, "mapper_batch")  # checks they are pairs
         buffer.maybe_spill()
     return len(pairs)
 

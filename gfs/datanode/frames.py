@@ -9,6 +9,10 @@ anything else is still parsed with the generated classes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import grpc
+
 from gfs.proto import gfs_pb2
 
 SERVICE_NAME = "gfs.Datanode"
@@ -30,6 +34,23 @@ def varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+def encode_write_header(handle: int, downstream: Sequence[gfs_pb2.Replica]) -> bytes:
+    """The serialized first WriteFrame of a chunk write: which chunk, and the rest of the
+    pipeline it goes on to."""
+    header = gfs_pb2.WriteHeader(handle=handle, downstream=downstream)
+    return gfs_pb2.WriteFrame(header=header).SerializeToString()
+
+
+def write_chunk_call(channel: grpc.Channel) -> grpc.StreamUnaryMultiCallable:
+    """WriteChunk on `channel`, fed with serialized frames (encode_write_header, then
+    encode_write_data)."""
+    return channel.stream_unary(
+        WRITE_METHOD,
+        request_serializer=identity,
+        response_deserializer=gfs_pb2.WriteAck.FromString,
+    )
 
 
 def encode_write_data(data: bytes | memoryview) -> bytes:

@@ -32,10 +32,11 @@ from gfs import zk as gfs_zk
 from gfs.config import ClusterConfig
 from gfs.datanode.frames import (
     SERVICE_NAME,
-    WRITE_METHOD,
     encode_read_frame,
     encode_write_data,
+    encode_write_header,
     identity,
+    write_chunk_call,
     write_data,
 )
 from gfs.datanode.store import ChunkNotFound, ChunkStore, ChunkWriter, CorruptChunk
@@ -97,9 +98,7 @@ class _Forwarder:
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=FORWARD_QUEUE_FRAMES)
         self._done = threading.Event()
         self._failure = ""
-        header = gfs_pb2.WriteFrame(
-            header=gfs_pb2.WriteHeader(handle=handle, downstream=downstream[1:])
-        ).SerializeToString()
+        header = encode_write_header(handle, downstream[1:])
         self._future = service.start_write_call(
             downstream[0].address, self._frames(header), timeout=timeout
         )
@@ -226,12 +225,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
         self, address: str, frames: Iterator[bytes], timeout: float
     ) -> grpc.Future:
         """WriteChunk on `address` fed with serialized frames; cancelled by close()."""
-        call = self._channel(address).stream_unary(
-            WRITE_METHOD,
-            request_serializer=identity,
-            response_deserializer=gfs_pb2.WriteAck.FromString,
-        )
-        future = call.future(frames, timeout=timeout)
+        future = write_chunk_call(self._channel(address)).future(frames, timeout=timeout)
         with self._lock:
             self._outgoing.add(future)
         future.add_done_callback(self._outgoing_done)
@@ -448,9 +442,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
             calls: list[grpc.Future] = []
 
             def frames() -> Iterator[bytes]:
-                yield gfs_pb2.WriteFrame(
-                    header=gfs_pb2.WriteHeader(handle=handle, downstream=targets[1:])
-                ).SerializeToString()
+                yield encode_write_header(handle, targets[1:])
                 if first is None:
                     return
                 yield encode_write_data(first)

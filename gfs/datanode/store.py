@@ -279,6 +279,13 @@ class DirectFile:
     """
 
     def __init__(self, fd: int, pool: BufferPool, *, stage_plain: bool = False) -> None:
+        try:
+            self._open(fd, pool, stage_plain)
+        except BaseException:
+            os.close(fd)  # ours from the start, even when we fail to set up
+            raise
+
+    def _open(self, fd: int, pool: BufferPool, stage_plain: bool) -> None:
         self.fd = fd
         self._pool = pool
         self._direct = False
@@ -303,12 +310,7 @@ class DirectFile:
 
     @classmethod
     def create(cls, path: Path, pool: BufferPool) -> DirectFile:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            return cls(fd, pool)
-        except BaseException:
-            os.close(fd)
-            raise
+        return cls(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), pool)
 
     def write(self, data: memoryview | bytes) -> None:
         view = memoryview(data)  # slices of it copy nothing

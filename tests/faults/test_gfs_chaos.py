@@ -52,21 +52,33 @@ class Workload:
         self.read_failures: Counter[str] = Counter()
         self.wrong: list[str] = []  # fatal: bytes that differ from what was acknowledged
         self.lost: list[str] = []  # fatal: an acknowledged file is gone
+        self.crashed: list[str] = []  # fatal: a thread died of an error that is no GfsError
         self.stop = threading.Event()
         self.threads = [
-            threading.Thread(target=self._write_loop, name="chaos-writer", daemon=True),
-            threading.Thread(target=self._read_loop, name="chaos-reader", daemon=True),
+            threading.Thread(
+                target=self._guard, args=(self._write_loop,), name="chaos-writer", daemon=True
+            ),
+            threading.Thread(
+                target=self._guard, args=(self._read_loop,), name="chaos-reader", daemon=True
+            ),
         ]
 
     def start(self) -> None:
         for thread in self.threads:
             thread.start()
 
+    def _guard(self, loop: Any) -> None:
+        try:
+            loop()
+        except BaseException as exc:  # reported by finish()
+            self.crashed.append(f"{loop.__name__}: {type(exc).__name__}: {exc}")
+
     def finish(self) -> None:
         self.stop.set()
         for thread in self.threads:
             thread.join(THREAD_JOIN_SECONDS)
             assert not thread.is_alive(), f"{thread.name} did not stop"
+        assert not self.crashed, self.crashed
 
     def _write_loop(self) -> None:
         rng = random.Random(self.rng.random())
@@ -81,7 +93,7 @@ class Workload:
                 data = rng.randbytes(size)
                 try:
                     client.write_file(path, io.BytesIO(data))
-                except Exception as exc:  # not acknowledged: allowed, counted
+                except errors.GfsError as exc:  # not acknowledged: allowed, counted
                     self.write_failures[type(exc).__name__] += 1
                     continue
                 with self.lock:
@@ -95,7 +107,7 @@ class Workload:
             del self.acked[path]
         try:
             client.delete(path)
-        except Exception:
+        except errors.GfsError:
             self.maybe_deleted.add(path)
         else:
             self.deleted += 1
@@ -121,7 +133,7 @@ class Workload:
                         if path in self.acked:  # not deleted by the writer meanwhile
                             self.lost.append(path)
                     continue
-                except Exception as exc:  # e.g. every replica's datanode down right now
+                except errors.GfsError as exc:  # e.g. every replica's datanode down now
                     self.read_failures[type(exc).__name__] += 1
                     continue
                 self.reads += 1
@@ -204,6 +216,7 @@ def test_chaos_nothing_acknowledged_is_lost(cluster_factory: Any) -> None:
     assert not work.lost, f"acknowledged files vanished: {work.lost}"
     assert namenode_done and faults["datanode killed"] >= 3, faults
     assert len(work.acked) >= 20, f"too few writes got through: {work.write_failures}"
+    assert work.reads >= 20, f"too few reads got through: {work.read_failures}"
 
     # Back to full health by itself.
     settle_started = time.monotonic()

@@ -371,16 +371,23 @@ def test_calls_without_the_secret_are_refused(cluster: RunningCluster, tmp_path:
 def test_slow_writer_keeps_its_lease(cluster_factory) -> None:
     """A writer that takes longer than the lease timeout to fill a chunk keeps its file:
     the client renews the lease while the file is open."""
-    import time
-
     cluster = cluster_factory(gfs={"lease_timeout": 1.5})
+    namenode = gfs_pb2_grpc.NamenodeStub(rpc.channel(cluster.address("namenode"), cluster.secret))
     with cluster.client() as client:
         writer = client.create("/slow")
         writer.write(b"first half, ")
-        time.sleep(4.0)  # the point of the test: well past the lease timeout
+        # A file created at the same time by a writer that never renews: once the namenode
+        # has expired it, /slow has been open for longer than the lease timeout too.
+        namenode.Create(gfs_pb2.CreateRequest(path="/control", client_id="silent"), timeout=10)
+        cluster.wait_until(
+            lambda: "lease on /control expired" in cluster.log("namenode"),
+            timeout=30,
+            what="the namenode to expire the silent writer's lease",
+        )
         writer.write(b"second half\n")
         writer.close()
         assert client.read_bytes("/slow") == b"first half, second half\n"
+        assert not client.exists("/control")
 
 
 def test_local_replica_is_read_straight_from_disk(cluster_factory, tmp_path) -> None:

@@ -121,6 +121,7 @@ def test_get_reads_around_a_corrupt_local_replica(
         _status, chunks = client.stat("/f")
         victim = chunks[2].replicas[0]
         client.client_host = f"host-{victim.datanode.rsplit('-', 1)[1]}"
+        assert client._local_replica(victim, chunks[2].handle) is not None  # read from disk
         corrupt(cluster, victim.datanode, chunks[2].hex, 400 * KiB)
         warnings: list[str] = []
         client._on_warning = warnings.append

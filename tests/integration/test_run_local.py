@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from conftest import CLI_TIMEOUT as CHILD_TIMEOUT  # a child that hangs fails the test
 
 from mr.job import load_job_file
 from mr.local import main, run_local
@@ -229,6 +230,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         cwd=ROOT,
         env=dict(os.environ, PYTHONHASHSEED="7"),
+        timeout=CHILD_TIMEOUT,
     )
 
 

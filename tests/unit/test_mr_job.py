@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import CLI_TIMEOUT as CHILD_TIMEOUT  # a child that hangs fails the test
 
 from mr.errors import JobError
 from mr.job import (
@@ -128,6 +129,7 @@ def test_job_file_ships_by_value_to_a_process_without_it(tmp_path: Path) -> None
         capture_output=True,
         cwd=tmp_path,
         check=True,
+        timeout=CHILD_TIMEOUT,
     )
     assert out.stdout.decode().strip() == "[('ab', 10), ('cd', 10)]"
 
@@ -179,7 +181,12 @@ def test_setup_state_travels_with_the_job(tmp_path: Path) -> None:
         "print(list(job.mapper(('p', 7), 'abbc')), list(job.mapper(('p', 9), 'x')))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], input=blob, capture_output=True, cwd=tmp_path, check=True
+        [sys.executable, "-c", code],
+        input=blob,
+        capture_output=True,
+        cwd=tmp_path,
+        check=True,
+        timeout=CHILD_TIMEOUT,
     )
     assert out.stdout.decode().strip() == "[('p:000000000007', 'abbc')] []"
 
@@ -220,8 +227,14 @@ def test_keys_of_a_class_from_the_job_file_cross_processes(tmp_path: Path) -> No
         common + "import sys; job = loads_job(open('blob', 'rb').read());"
         "rt.run_reduce(job, ['m/part-00000'], sys.stdout.buffer, {}, Counters())"
     )
-    subprocess.run([sys.executable, "-c", map_code], cwd=tmp_path, check=True)
+    subprocess.run(
+        [sys.executable, "-c", map_code], cwd=tmp_path, check=True, timeout=CHILD_TIMEOUT
+    )
     out = subprocess.run(
-        [sys.executable, "-c", reduce_code], cwd=tmp_path, check=True, capture_output=True
+        [sys.executable, "-c", reduce_code],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        timeout=CHILD_TIMEOUT,
     )
     assert out.stdout == b"a\t2\nb\t2\nc\t1\n"

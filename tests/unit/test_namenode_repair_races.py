@@ -89,6 +89,7 @@ def test_repair_whose_source_turns_out_corrupt_is_retried_at_once() -> None:
     handle = write_one(state, [0, 1, 2])
     now = 0.0
     while state.datanodes[name(0)].alive:
+        assert now < 10 * DEAD_AFTER, "datanode-0 never declared dead"
         now += 0.5
         for i in (1, 2, 3):
             beat(state, i, {handle: 10} if i < 3 else {}, now)
@@ -208,6 +209,7 @@ def test_repairs_pending_counts_every_chunk_once() -> None:
         handles.append(handle)
     now = 0.0
     while state.datanodes[name(0)].alive:
+        assert now < 10 * DEAD_AFTER, "datanode-0 never declared dead"
         now += 0.5
         for i in (1, 2, 3):
             beat(state, i, dict.fromkeys(handles, 10) if i < 3 else {}, now)
