@@ -140,7 +140,9 @@ def load_job_file(path: str | os.PathLike[str]) -> JobDefinition:
         sys.modules.pop(module_name, None)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise JobError(f"{path}{_line_in(exc, path)}: {_load_failure(exc)}") from None
+        line = job_line(exc, path)
+        where = "" if line is None else f":{line}"
+        raise JobError(f"{path}{where}: {_load_failure(exc)}") from None
     cloudpickle.register_pickle_by_value(module)
     return job_from_module(module, source=path)
 
@@ -154,12 +156,13 @@ def _load_failure(exc: BaseException) -> str:
     return f"error while loading: {type(exc).__name__}: {detail}"
 
 
-def _line_in(exc: BaseException, path: str) -> str:
-    """ ":LINE" of the innermost frame of the job file in the exception's traceback."""
-    line = ""
+def job_line(exc: BaseException, path: str) -> int | None:
+    """The line of the innermost frame of the job file `path` in the exception's
+    traceback, if the job's own code is in it."""
+    line = None
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.abspath(frame.filename) == os.path.abspath(path):
-            line = f":{frame.lineno}"
+            line = frame.lineno
     return line
 
 
@@ -276,6 +279,12 @@ def loads_job(blob: bytes) -> JobDefinition:
     if not isinstance(job, JobDefinition):
         raise JobError(f"pickled object is a {type(job).__name__}, not a JobDefinition")
     return job
+
+
+def skipped_input(name: str) -> bool:
+    """A file or directory name that an input directory does not contribute (`_SUCCESS`,
+    `.hidden`): one rule for the master, `mr submit`'s sampling and the local runner."""
+    return name.startswith(("_", "."))
 
 
 def python_version() -> str:

@@ -111,6 +111,7 @@ def job_params(
     """The -D pairs plus what the framework adds before the job starts: for a total-order
     job (SAMPLE_KEYS), partition boundaries sampled from the input in GFS, exactly as
     `mr run-local` samples local files."""
+    from mr.job import skipped_input
     from mr.runtime import prepare_params
 
     if not (job.sample_keys and reducers > 1):
@@ -126,7 +127,7 @@ def job_params(
                 continue
             for entry in gfs.ls(given, recursive=True):
                 relative = entry.path[len(status.path) :].strip("/").split("/")
-                if not entry.is_dir and not any(p.startswith(("_", ".")) for p in relative):
+                if not entry.is_dir and not any(map(skipped_input, relative)):
                     files.append((entry.path, entry.size))
 
         located: dict[str, Any] = {}  # path -> chunk list: one stat per file, not per read

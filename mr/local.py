@@ -36,7 +36,14 @@ from pathlib import Path
 from mr import counters as C
 from mr.counters import Counters
 from mr.errors import MrError, one_line
-from mr.job import JobDefinition, dumps_job, load_job_file, loads_job
+from mr.job import (
+    JobDefinition,
+    dumps_job,
+    job_line,
+    load_job_file,
+    loads_job,
+    skipped_input,
+)
 from mr.records import local_reader
 from mr.runtime import (
     DEFAULT_MAP_BUDGET,
@@ -60,10 +67,6 @@ class LocalSplit:
     size: int
 
 
-def _skipped(name: str) -> bool:
-    return name.startswith(("_", "."))
-
-
 def expand_inputs(inputs: Iterable[str]) -> list[tuple[str, int]]:
     """(path, size) of every input file, in the given order; a directory contributes all
     files below it sorted by path, skipping names that start with "_" or "."; a file given
@@ -75,8 +78,8 @@ def expand_inputs(inputs: Iterable[str]) -> list[tuple[str, int]]:
         if path.is_dir():
             found = []
             for root, dirs, names in os.walk(path):
-                dirs[:] = [d for d in dirs if not _skipped(d)]
-                found.extend(os.path.join(root, n) for n in names if not _skipped(n))
+                dirs[:] = [d for d in dirs if not skipped_input(d)]
+                found.extend(os.path.join(root, n) for n in names if not skipped_input(n))
             for name in sorted(found):
                 if os.path.isfile(name):
                     files.append((name, os.path.getsize(name)))
@@ -265,15 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _where_in_job(exc: BaseException, jobfile: str) -> str:
-    """ " (at FILE:LINE)" for the innermost frame of the job file, if any."""
-    where = ""
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if os.path.abspath(frame.filename) == os.path.abspath(jobfile):
-            where = f" (at {jobfile}:{frame.lineno})"
-    return where
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `mr run-local ARGS...` (mr/cli.py hands over the arguments)."""
     ns = build_parser().parse_args(list(argv) if argv is not None else None)
@@ -305,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.debug or ns.pdb:
             traceback.print_exc()
         task = f"task {current['task']} failed: " if current["task"] else ""
-        where = _where_in_job(exc, ns.jobfile)
+        line = job_line(exc, ns.jobfile)
+        where = "" if line is None else f" (at {ns.jobfile}:{line})"
         print(f"mr: {task}{type(exc).__name__}: {one_line(exc)}{where}", file=sys.stderr)
         if ns.pdb:
             import pdb
@@ -318,8 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if ns.json:
         print(json.dumps({"output": ns.output, "state": "SUCCEEDED", "counters": values}))
     else:
+        from mr.jobcli import print_counters  # the same table as `mr submit` prints
+
         print(f"output: {ns.output}")
-        width = max(len(name) for name in values) if values else 0
-        for name, value in values.items():
-            print(f"  {name.ljust(width)}  {value}")
+        print_counters(values, sys.stdout)
     return 0

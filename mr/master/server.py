@@ -24,6 +24,7 @@ from gfs import paths, rpc
 from gfs.client import GfsClient
 from gfs.config import ClusterConfig
 from gfs.errors import AlreadyExists, GfsError, NotFound
+from mr.job import INPUT_FORMATS, python_version, skipped_input
 from mr.master.scheduler import (
     MAP,
     SUCCEEDED,
@@ -43,7 +44,6 @@ T = TypeVar("T")
 
 SYSTEM_DIR = "/.mr/jobs"
 MAX_STATUS_WAIT = 1.0  # seconds a Status long poll may hold a server thread
-INPUT_FORMATS = ("lines", "files")
 
 
 def job_dir(job_id: str) -> str:
@@ -52,10 +52,6 @@ def job_dir(job_id: str) -> str:
 
 def new_job_id(now: float) -> str:
     return time.strftime("job-%Y%m%d-%H%M%S-", time.gmtime(now)) + secrets.token_hex(2)
-
-
-def hidden(name: str) -> bool:
-    return name.startswith(("_", "."))
 
 
 class SubmitError(GfsError):
@@ -202,7 +198,7 @@ class MasterCore:
                 continue
             for entry in self.gfs.ls(path, recursive=True):
                 relative = entry.path[len(path) :].strip("/").split("/")
-                if not entry.is_dir and not any(hidden(part) for part in relative):
+                if not entry.is_dir and not any(map(skipped_input, relative)):
                     files.append(entry.path)
         # Given order, each directory's files sorted by path (as `mr run-local` does), so
         # maps, and the order of equal keys' values, are the same in both.
@@ -487,9 +483,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
 
     def Register(self, request, context):  # noqa: N802
         def go() -> mr_pb2.RegisterReply:
-            import sys
-
-            ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+            ours = python_version()
             if request.python_version != ours:
                 return mr_pb2.RegisterReply(
                     error=f"worker runs Python {request.python_version}, the master {ours}: "

@@ -18,7 +18,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
-import sys
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ import grpc
 
 from gfs import rpc, zk
 from gfs.config import ClusterConfig
+from mr.job import python_version
 from mr.proto import mr_pb2, mr_pb2_grpc
 from mr.runtime import part_name
 
@@ -153,14 +153,13 @@ class WorkerDaemon:
 
     def _register(self) -> bool:
         assert self.stub is not None
-        version = f"{sys.version_info.major}.{sys.version_info.minor}"
         reply = self.stub.Register(
             mr_pb2.RegisterRequest(
                 worker=self.name,
                 address=self.address,
                 host=self.host,
                 slots=self.config.mr.slots,
-                python_version=version,
+                python_version=python_version(),
                 incarnation=self.incarnation,
                 held=[
                     mr_pb2.AttemptRef(job_id=j, task=t, attempt=a) for j, t, a in sorted(self.held)
