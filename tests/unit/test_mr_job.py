@@ -238,3 +238,17 @@ def test_keys_of_a_class_from_the_job_file_cross_processes(tmp_path: Path) -> No
         timeout=CHILD_TIMEOUT,
     )
     assert out.stdout == b"a\t2\nb\t2\nc\t1\n"
+
+
+def test_a_job_that_cannot_be_pickled_is_refused(tmp_path: Path) -> None:
+    import threading
+
+    lock = threading.Lock()
+
+    def mapper(key: object, line: str) -> object:
+        with lock:  # a closure over a lock: cloudpickle cannot ship it
+            yield line, 1
+
+    job = job_from_functions(mapper, lambda k, vs: [(k, sum(vs))])
+    with pytest.raises(JobError, match="cannot pickle the job: TypeError"):
+        dumps_job(job)

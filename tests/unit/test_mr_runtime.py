@@ -18,6 +18,7 @@ from mr.job import job_from_functions
 from mr.partition import partition
 from mr.runtime import (
     BOUNDARIES_PARAM,
+    FRAME_PAIRS,
     encode_boundaries,
     iter_run,
     iter_run_frames,
@@ -366,6 +367,39 @@ def test_compute_boundaries_default_custom_and_bad() -> None:
         compute_boundaries(bad, keys, 3)
     with pytest.raises(JobError, match="not mutually orderable"):
         compute_boundaries(job, ["a", 1], 2)
+    descending = job_from_functions(
+        wc_mapper, sum_reducer, sample_keys=10, boundaries=lambda ks, n: ["z", "a"]
+    )
+    with pytest.raises(JobError, match="boundaries\\(\\) must return ascending keys"):
+        compute_boundaries(descending, keys, 3)
+
+
+def test_map_task_framework_errors(tmp_path: Path) -> None:
+    import threading
+
+    def unpicklable(key: Any, line: str) -> Any:
+        yield line, threading.Lock()
+
+    job = job_from_functions(unpicklable, collect_reducer)
+    with pytest.raises(TaskError, match="map output must be picklable"):
+        run_map(job, text_records(5), 1, tmp_path / "a", {}, 1 << 30, Counters())
+    wc = job_from_functions(wc_mapper, sum_reducer)
+    for params, message in [
+        ({BOUNDARIES_PARAM: "not base64!"}, "bad __boundaries__ parameter"),
+        ({BOUNDARIES_PARAM: encode_boundaries(["a", "b", "c"])}, "3 partition boundaries for 2"),
+    ]:
+        with pytest.raises(TaskError, match=message):
+            run_map(wc, text_records(5), 2, tmp_path / "b", params, 1 << 30, Counters())
+
+
+def test_combiner_that_changes_keys_is_caught_when_spills_merge(tmp_path: Path) -> None:
+    def inverting(key: Any, values: Any) -> Any:  # reverses the key order
+        yield "".join(chr(0x10000 - ord(c)) for c in key), sum(values)
+
+    job = job_from_functions(wc_mapper, sum_reducer, combiner=inverting)
+    records = [(("f", i), f"k{i:05d}") for i in range(3 * FRAME_PAIRS)]
+    with pytest.raises(TaskError, match="combiner changed a key out of order"):
+        run_map(job, records, 1, tmp_path / "o", {}, 20_000, Counters())
 
 
 def test_prepare_params_and_files_sampling(tmp_path: Path) -> None:
