@@ -667,35 +667,29 @@ class GfsClient:
         offset: int = 0,
         length: int | None = None,
         chunks: Sequence[ChunkInfo] | None = None,
+        *,
+        _views: bool = False,
     ) -> Iterator[bytes]:
         """Bytes [offset, offset+length) of a file (to its end when length is None).
 
         `chunks` may carry the file's chunk list from an earlier stat() (e.g. a MapReduce
         split); otherwise it is fetched now, so a missing file fails at the call. Stale
         locations are fine: a replica that fails is skipped and the list is refreshed.
+        `_views` (get and cat, which only pass the data on): memoryviews may come too.
         """
         path = paths.normalize(path)
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
         if chunks is None:
             status, fetched = self.stat(path)
-            ranges = self._file_ranges(path, status, fetched, offset, length)
-        else:
-            size = sum(c.size for c in chunks)
-            end = size if length is None else min(size, offset + length)
-            ranges = list(chunk_ranges(chunks, offset, end))
-        return self._read_ranges(path, ranges)
-
-    def _whole_file(self, path: str) -> Iterator[bytes]:
-        """A whole file's data, possibly as memoryviews, for callers that pass it on."""
-        path = paths.normalize(path)
-        status, chunks = self.stat(path)
-        return self._read_ranges(path, self._file_ranges(path, status, chunks, 0, None), True)
+            self._check_chunks(path, status, fetched)
+            chunks = fetched
+        size = sum(c.size for c in chunks)
+        end = size if length is None else min(size, offset + length)
+        return self._read_ranges(path, list(chunk_ranges(chunks, offset, end)), _views)
 
     @staticmethod
-    def _file_ranges(
-        path: str, status: FileStatus, chunks: list[ChunkInfo], offset: int, length: int | None
-    ) -> list[tuple[ChunkInfo, int, int]]:
+    def _check_chunks(path: str, status: FileStatus, chunks: list[ChunkInfo]) -> None:
         if status.is_dir:
             raise errors.IsADirectory(f"{path}: is a directory")
         size = sum(c.size for c in chunks)
@@ -703,8 +697,6 @@ class GfsClient:
             raise errors.DataUnavailable(
                 f"{path}: chunk sizes add up to {size} bytes, the file has {status.size}"
             )
-        end = size if length is None else min(size, offset + length)
-        return list(chunk_ranges(chunks, offset, end))
 
     def _read_ranges(
         self, path: str, ranges: list[tuple[ChunkInfo, int, int]], views: bool = False
@@ -720,7 +712,7 @@ class GfsClient:
         `out.write` runs on a thread of its own behind a small queue, so writing (to a
         pipe, or a file through the page cache) overlaps with receiving the next frames.
         """
-        frames = self._whole_file(path)  # fails before anything is written
+        frames = self.read_range(path, _views=True)  # fails before anything is written
         written = 0
         sink = WriteBehind(out.write, depth=4, name="gfs-write-behind")
         try:
@@ -752,7 +744,7 @@ class GfsClient:
         target = Path(local_path)
         if target.is_dir():
             target = target / paths.basename(path)
-        frames = self._whole_file(path)  # fails before anything local is created
+        frames = self.read_range(path, _views=True)  # fails before anything local is created
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gfs")
         size = 0
         try:

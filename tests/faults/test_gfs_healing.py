@@ -431,6 +431,10 @@ def test_repair_target_that_stops_answering_does_not_hold_up_healing(
         )
         healed = time.monotonic() - paused
         assert_healthy_everywhere(cluster, "/big", data, down={"datanode-1", "datanode-2"})
+        # The fault path itself: copies planned onto the paused datanode were given up.
+        log = cluster.log("namenode")
+        to_paused = {h for h, _, _, targets in repair_lines(log) if "datanode-1" in targets}
+        assert to_paused & set(REPAIR_DROPPED.findall(log)), "no copy to datanode-1 given up"
     finally:
         cluster.kill("datanode-1", signal="CONT")
     # Back from its pause, its copies are surplus: trimmed to exactly 3 of each chunk.
