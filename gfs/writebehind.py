@@ -12,10 +12,18 @@ from typing import Any
 class WriteBehind:
     """Calls `write` for each piece put, in order, on a thread of its own. The queue is
     bounded (memory stays bounded); a write error comes back from the next put() or from
-    close()."""
+    close(). `release`, if given, gets every piece once it is done with (written, or
+    skipped after an error): a buffer goes back where it came from."""
 
-    def __init__(self, write: Callable[[Any], object], depth: int, name: str) -> None:
+    def __init__(
+        self,
+        write: Callable[[Any], object],
+        depth: int,
+        name: str,
+        release: Callable[[Any], object] | None = None,
+    ) -> None:
         self._write = write
+        self._release = release
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -31,6 +39,13 @@ class WriteBehind:
                     self._write(item)
                 except BaseException as exc:
                     self._error = exc
+            if self._release is not None:
+                self._release(item)
+
+    @property
+    def error(self) -> BaseException | None:
+        """The first write error, if any."""
+        return self._error
 
     def put(self, data: Any) -> None:
         if self._error is not None:

@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 from gfs import errors
 from gfs.handles import format_handle, parse_handle
+from gfs.writebehind import WriteBehind
 
 try:
     # ISA-L computes the same CRC-32 as zlib about 5 times faster (21 against 4 GB/s here,
@@ -297,16 +298,19 @@ class DirectFile:
             except OSError:
                 pass  # e.g. tmpfs: plain writes
         self._buffered = self._direct or stage_plain  # frames go through the buffers
-        self._error: BaseException | None = None
         self._fill = 0
         if self._buffered:
             self._free: queue.Queue[mmap.mmap] = queue.Queue()
             for _ in range(DIRECT_BUFFERS_PER_WRITE):
                 self._free.put(pool.take())
-            self._pending: queue.Queue[tuple[mmap.mmap, int] | None] = queue.Queue()
             self._current = self._free.get()
-            self._thread = threading.Thread(target=self._io_loop, name="direct-io", daemon=True)
-            self._thread.start()
+            # At most every buffer but the one being filled is queued: no other bound needed.
+            self._io = WriteBehind(
+                lambda item: self._write_out(*item),
+                DIRECT_BUFFERS_PER_WRITE,
+                "direct-io",
+                release=lambda item: self._free.put(item[0]),
+            )
 
     @classmethod
     def create(cls, path: Path, pool: BufferPool) -> DirectFile:
@@ -317,8 +321,8 @@ class DirectFile:
         if not self._buffered:
             _write_all(self.fd, view)
             return
-        if self._error is not None:
-            raise self._error
+        if self._io.error is not None:
+            raise self._io.error
         while view:
             n = min(len(view), DIRECT_BUFFER_BYTES - self._fill)
             self._current[self._fill : self._fill + n] = view[:n]
@@ -328,22 +332,9 @@ class DirectFile:
                 self._submit(DIRECT_BUFFER_BYTES)
 
     def _submit(self, length: int) -> None:
-        self._pending.put((self._current, length))
+        self._io.put((self._current, length))
         self._current = self._free.get()  # waits while the disk is behind: backpressure
         self._fill = 0
-
-    def _io_loop(self) -> None:
-        while True:
-            item = self._pending.get()
-            if item is None:
-                return
-            buf, length = item
-            if self._error is None:
-                try:
-                    self._write_out(buf, length)
-                except BaseException as exc:
-                    self._error = exc
-            self._free.put(buf)
 
     def _write_out(self, buf: mmap.mmap, length: int) -> None:
         with memoryview(buf) as whole:
@@ -363,29 +354,22 @@ class DirectFile:
                 self._direct = False
             _write_all(self.fd, out[written:])
 
-    def _stop_io(self) -> None:
-        if self._buffered and self._thread.is_alive():
-            self._pending.put(None)
-            self._thread.join()
-
     def finish(self, size: int, sync: bool = True) -> None:
         """Write out what is buffered (padded to alignment, then truncated to `size`), then
         fsync unless told not to."""
         if self._buffered:
-            if self._fill and self._error is None:
+            if self._fill and self._io.error is None:
                 padded = -(-self._fill // DIRECT_ALIGN) * DIRECT_ALIGN
                 self._current[self._fill : padded] = bytes(padded - self._fill)
                 self._submit(padded)
-            self._stop_io()
-            if self._error is not None:
-                raise self._error
+            self._io.close()  # re-raises a write error
             os.ftruncate(self.fd, size)
         if sync:
             os.fsync(self.fd)
 
     def close(self) -> None:
         if self._buffered:
-            self._stop_io()
+            self._io.drain()
             self._pool.give(self._current)
             while not self._free.empty():
                 self._pool.give(self._free.get_nowait())
