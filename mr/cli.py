@@ -163,16 +163,28 @@ def print_table(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> None:
         print("  ".join(cells).rstrip())
 
 
+def _command_index(args: list[str]) -> int | None:
+    """Where the command is in `args`, past the global options (--cluster DIR, --debug)."""
+    i = 0
+    while i < len(args):
+        if args[i] == "--cluster":
+            i += 2
+        elif args[i].startswith("--cluster=") or args[i] == "--debug":
+            i += 1
+        elif args[i].startswith("-"):
+            return None  # not ours: argparse explains
+        else:
+            return i
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
-    if "run-local" in args:
+    command = _command_index(args)
+    if command is not None and args[command] == "run-local":
         # run-local has its own parser (its options, --help included, are all its own);
         # it needs no cluster, so global options before it are ignored.
-        index = args.index("run-local")
-        if all(a.startswith("-") for a in args[:index]) or index == 0:
-            from mr.local import main as run_local_main
-
-            return int(run_local_main(args[index + 1 :]))
+        return cmd_run_local(argparse.Namespace(args=args[command + 1 :]))
     parser = build_parser()
     ns = parser.parse_args(args)
     logging.basicConfig(

@@ -25,17 +25,13 @@ import grpc
 
 from gfs import rpc, zk
 from gfs.clusterdir import ClusterDir
-from gfs.errors import GfsError, Unavailable
+from gfs.errors import Unavailable
 from mr.job import JobDefinition, dumps_job, job_from_functions
 from mr.proto import mr_pb2, mr_pb2_grpc
 
 CALL_TIMEOUT = 30.0
 FAILOVER_SECONDS = 60.0  # how long to keep looking for an active master
 TERMINAL = ("SUCCEEDED", "FAILED", "KILLED")
-
-
-class JobFailed(GfsError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ import sys
 import sysconfig
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,30 @@ def skipped_input(name: str) -> bool:
     """A file or directory name that an input directory does not contribute (`_SUCCESS`,
     `.hidden`): one rule for the master, `mr submit`'s sampling and the local runner."""
     return name.startswith(("_", "."))
+
+
+def gfs_inputs(gfs: Any, inputs: Iterable[str]) -> list[tuple[str, int]]:
+    """(path, size) of every input file in GFS, in the order `mr run-local` takes local
+    files: inputs as given, a directory's files sorted by path (skipped_input names left
+    out), each file once. The master's splits and `mr submit`'s sampling both use it."""
+    from gfs import paths
+    from gfs.errors import NotFound
+
+    files: dict[str, int] = {}
+    for raw in inputs:
+        path = paths.normalize(raw)
+        try:
+            status = gfs.status(path)
+        except NotFound:
+            raise NotFound(f"input {path}: no such file or directory") from None
+        if not status.is_dir:
+            files.setdefault(path, status.size)
+            continue
+        for entry in gfs.ls(path, recursive=True):
+            relative = entry.path[len(path) :].strip("/").split("/")
+            if not entry.is_dir and not any(map(skipped_input, relative)):
+                files.setdefault(entry.path, entry.size)
+    return list(files.items())
 
 
 def python_version() -> str:

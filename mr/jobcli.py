@@ -9,13 +9,13 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from gfs.errors import GfsError
+from mr.errors import MrError
 from mr.proto import mr_pb2
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-class UsageError(GfsError):
+class UsageError(MrError):
     pass
 
 
@@ -77,9 +77,6 @@ def cmd_submit(ns: argparse.Namespace) -> int:
     if reducers < 1:
         raise UsageError("--reducers must be >= 1")
     cluster = cluster_path(ns)
-    from gfs.clusterdir import ClusterDir
-
-    config = ClusterDir(cluster).require().config()
     params = job_params(job, cluster, inputs, reducers, params)
     with MrClient(cluster) as client:
         job_id = client.submit(
@@ -90,7 +87,7 @@ def cmd_submit(ns: argparse.Namespace) -> int:
             reducers=reducers,
             params=params,
             max_attempts=ns.max_attempts,
-            speculation=config.mr.speculation and not ns.no_speculation,
+            speculation=not ns.no_speculation,
         )
         if ns.no_wait:
             print(job_id)
@@ -111,7 +108,7 @@ def job_params(
     """The -D pairs plus what the framework adds before the job starts: for a total-order
     job (SAMPLE_KEYS), partition boundaries sampled from the input in GFS, exactly as
     `mr run-local` samples local files."""
-    from mr.job import skipped_input
+    from mr.job import gfs_inputs
     from mr.runtime import prepare_params
 
     if not (job.sample_keys and reducers > 1):
@@ -119,16 +116,7 @@ def job_params(
     from gfs.client import GfsClient
 
     with GfsClient(cluster) as gfs:
-        files = []
-        for given in inputs:
-            status = gfs.status(given)
-            if not status.is_dir:
-                files.append((status.path, status.size))
-                continue
-            for entry in gfs.ls(given, recursive=True):
-                relative = entry.path[len(status.path) :].strip("/").split("/")
-                if not entry.is_dir and not any(map(skipped_input, relative)):
-                    files.append((entry.path, entry.size))
+        files = gfs_inputs(gfs, inputs)  # what the master will split, in its order
 
         located: dict[str, Any] = {}  # path -> chunk list: one stat per file, not per read
 

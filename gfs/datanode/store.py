@@ -264,7 +264,10 @@ class BufferPool:
             if len(self._free) < self._spare:
                 self._free.append(buf)
                 return
-        buf.close()
+        try:
+            buf.close()
+        except BufferError:
+            pass  # still viewed (a failed write's traceback keeps a view): freed with it
 
 
 class DirectFile:
@@ -337,8 +340,9 @@ class DirectFile:
         self._fill = 0
 
     def _write_out(self, buf: mmap.mmap, length: int) -> None:
-        with memoryview(buf) as whole:
-            out = whole[:length]
+        # Both views are released however this ends: a failed write's traceback (kept for
+        # the writer) must not pin the buffer, which goes back to the pool.
+        with memoryview(buf) as whole, whole[:length] as out:
             written = 0
             if self._direct:
                 try:

@@ -414,9 +414,10 @@ class Scheduler:
             self._fetch_failed(reducer, map_task, error, now)
 
         # Reconcile what the worker runs with what we think it runs.
-        mine = {
+        mine = {  # ended jobs have no running attempt: skipping them keeps beats cheap
             a.ref: a
             for job in self.jobs.values()
+            if job.state not in TERMINAL
             for task in job.tasks()
             for a in task.attempts
             if a.worker == name

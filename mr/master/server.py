@@ -24,7 +24,7 @@ from gfs import paths, rpc
 from gfs.client import GfsClient
 from gfs.config import ClusterConfig
 from gfs.errors import AlreadyExists, GfsError, NotFound
-from mr.job import INPUT_FORMATS, python_version, skipped_input
+from mr.job import INPUT_FORMATS, gfs_inputs, python_version
 from mr.master.scheduler import (
     MAP,
     SUCCEEDED,
@@ -186,23 +186,9 @@ class MasterCore:
 
     # ---- submit ----
     def expand_inputs(self, inputs: list[str]) -> list[str]:
-        files: list[str] = []
-        for raw in inputs:
-            path = paths.normalize(raw)
-            try:
-                status = self.gfs.status(path)
-            except NotFound:
-                raise NotFound(f"input {path}: no such file or directory") from None
-            if not status.is_dir:
-                files.append(path)
-                continue
-            for entry in self.gfs.ls(path, recursive=True):
-                relative = entry.path[len(path) :].strip("/").split("/")
-                if not entry.is_dir and not any(map(skipped_input, relative)):
-                    files.append(entry.path)
-        # Given order, each directory's files sorted by path (as `mr run-local` does), so
-        # maps, and the order of equal keys' values, are the same in both.
-        return list(dict.fromkeys(files))
+        # The same files in the same order as `mr run-local`: the same maps, and the same
+        # order of a key's values.
+        return [path for path, _size in gfs_inputs(self.gfs, inputs)]
 
     def splits(self, files: list[str], input_format: str) -> list[MapSplit]:
         splits = []
@@ -250,7 +236,8 @@ class MasterCore:
             params=dict(raw.params),
             input_format=raw.input_format,
             max_attempts=raw.max_attempts or self.config.mr.max_attempts,
-            speculation=raw.speculation,
+            # The cluster's [mr] speculation = false holds for every client, the API too.
+            speculation=raw.speculation and self.config.mr.speculation,
             code_path=code_path,
         )
         # The job's record reaches ZooKeeper under the lock, before the client hears its id.

@@ -35,7 +35,6 @@ from mr.runtime import part_name
 
 logger = logging.getLogger(__name__)
 
-FRAME_BYTES = 1024 * 1024
 CALL_TIMEOUT = 10.0
 
 
@@ -66,7 +65,7 @@ class ShuffleService(mr_pb2_grpc.WorkerServicer):
             )
         with handle:
             handle.seek(request.offset)
-            while chunk := handle.read(FRAME_BYTES):
+            while chunk := handle.read(rpc.FRAME_BYTES):
                 yield mr_pb2.Frame(data=chunk)
 
 
@@ -75,7 +74,6 @@ class Running:
     assignment: mr_pb2.Assignment
     process: Any  # multiprocessing Process
     conn: multiprocessing.connection.Connection
-    started: float
     progress: float = 0.0
     map_generation: int = 0
     maps_known: int = 0  # a reduce: map outputs whose location it was sent
@@ -285,7 +283,7 @@ class WorkerDaemon:
         )
         process.start()
         child.close()
-        running = Running(assignment, process, parent, time.time())
+        running = Running(assignment, process, parent)
         with self.lock:
             self.running[running.key] = running
         logger.info(

@@ -297,3 +297,13 @@ def test_user_exception_reports_task_and_line(corpus: Path, tmp_path: Path) -> N
     assert not (tmp_path / "o").exists()
     result = cli(str(job), "--input", str(corpus), "--output", str(tmp_path / "o"), "--debug")
     assert "Traceback" in result.stderr
+
+
+def test_global_options_before_run_local(capsys: pytest.CaptureFixture[str]) -> None:
+    from mr import cli
+
+    for globals_ in (["--cluster", "/nowhere"], ["--cluster=/nowhere", "--debug"], []):
+        with pytest.raises(SystemExit) as stop:
+            cli.main([*globals_, "run-local", "--help"])
+        assert stop.value.code == 0
+        assert capsys.readouterr().out.startswith("usage: mr run-local")

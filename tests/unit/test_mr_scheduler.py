@@ -303,10 +303,13 @@ def test_no_backups_for_uniform_tasks_or_when_disabled() -> None:
         for name, attempts in refs.items():
             progress_beat(sim, name, {r: 0.95 for r in attempts if r in sim.running[name]})
         assert not any(a.attempt.speculative for n in sim.running for a in sim.beat(n).assign)
-        if not speculation:  # even a real straggler gets no backup
-            sim.now = 30.0
-            assert not any(a.attempt.speculative for a in sim.beat("worker-0").assign)
         assert job.counters.get("backups_launched", 0) == 0
+        # Now a real straggler, and a worker with free slots: a backup only when enabled.
+        sim.now = 30.0
+        sim.add_worker("worker-9", "host-9")
+        backups = [a for a in sim.beat("worker-9").assign if a.attempt.speculative]
+        assert len(backups) == (1 if speculation else 0)
+        assert job.counters.get("backups_launched", 0) == len(backups)
 
 
 def test_hung_attempt_is_failed_and_retried() -> None:
