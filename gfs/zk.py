@@ -77,6 +77,17 @@ def read(client: KazooClient, path: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def read_once(
+    hosts: str, secret: str, path: str, start_timeout: float = 10.0
+) -> dict[str, Any] | None:
+    """read() through a session of its own, for a one-off lookup."""
+    client = connect(hosts, secret, start_timeout=start_timeout)
+    try:
+        return read(client, path)
+    finally:
+        close(client)
+
+
 def close(client: KazooClient) -> None:
     try:
         client.stop()

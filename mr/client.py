@@ -72,11 +72,7 @@ class MrClient:
         self.close()
 
     def _lookup(self) -> str:
-        client = zk.connect(self.zk_hosts, self.secret)
-        try:
-            info = zk.read(client, zk.znode(self.zk_root, zk.MASTER))
-        finally:
-            zk.close(client)
+        info = zk.read_once(self.zk_hosts, self.secret, zk.znode(self.zk_root, zk.MASTER))
         return str(info["address"]) if info and info.get("address") else ""
 
     def _connect(self, deadline: float) -> mr_pb2_grpc.MasterStub:

@@ -618,8 +618,14 @@ class _HealthChecker:
         self.client = client
         self.config = config
         self.secret = secret
-        self.address = ""
-        self.channel: Any = None
+        self.channels: dict[str, Any] = {}  # address -> channel, reused across polls
+
+    def _channel(self, address: str) -> Any:
+        from gfs import rpc
+
+        if address not in self.channels:
+            self.channels[address] = rpc.channel(address, self.secret)
+        return self.channels[address]
 
     def check(self, datanodes: list[str]) -> tuple[bool, str]:
         import grpc
@@ -631,11 +637,7 @@ class _HealthChecker:
         if not published or not published.get("address"):
             return False, "namenode not published in ZooKeeper"
         address = str(published["address"])
-        if address != self.address:
-            self.close()
-            self.address = address
-            self.channel = rpc.channel(address, self.secret)
-        stub = gfs_pb2_grpc.NamenodeStub(self.channel)
+        stub = gfs_pb2_grpc.NamenodeStub(self._channel(address))
         try:
             reply = stub.Cluster(gfs_pb2.Empty(), timeout=RPC_TIMEOUT)
         except grpc.RpcError as exc:
@@ -661,13 +663,11 @@ class _HealthChecker:
         active = zk.read(self.client, zk.znode(self.config.zookeeper.chroot, zk.MASTER))
         if not active or not active.get("address"):
             return False, "no active master in ZooKeeper"
-        channel = rpc.channel(str(active["address"]), self.secret)
+        stub = mr_pb2_grpc.MasterStub(self._channel(str(active["address"])))
         try:
-            reply = mr_pb2_grpc.MasterStub(channel).Workers(mr_pb2.Empty(), timeout=RPC_TIMEOUT)
+            reply = stub.Workers(mr_pb2.Empty(), timeout=RPC_TIMEOUT)
         except grpc.RpcError as exc:
             return False, f"active master not answering: {rpc.error_from_rpc(exc)}"
-        finally:
-            channel.close()
         registered = {w.name for w in reply.workers if w.alive}
         missing = sorted(set(workers) - registered)
         if missing:
@@ -675,24 +675,20 @@ class _HealthChecker:
         return True, "healthy"
 
     def close(self) -> None:
-        if self.channel is not None:
-            self.channel.close()
-            self.channel = None
+        for channel in self.channels.values():
+            channel.close()
+        self.channels.clear()
 
 
 def active_master(cluster: ClusterDir, config: ClusterConfig) -> str | None:
     """Name of the active master according to ZooKeeper (None if none or unreachable)."""
     from gfs import zk
 
+    path = zk.znode(config.zookeeper.chroot, zk.MASTER)
     try:
-        info = cluster.read_info()
-        client = zk.connect(str(info["zookeeper"]), cluster.secret(), start_timeout=2.0)
-    except (GfsError, KeyError):
+        published = zk.read_once(cluster.zk_hosts(), cluster.secret(), path, start_timeout=2.0)
+    except GfsError:
         return None
-    try:
-        published = zk.read(client, zk.znode(config.zookeeper.chroot, zk.MASTER))
-    finally:
-        zk.close(client)
     return str(published["name"]) if published and published.get("name") else None
 
 

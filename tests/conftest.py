@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,6 +241,15 @@ class RunningCluster:
         for spec, pid in launched:
             if pid and proc.matches(pid, launcher.markers(spec)):
                 proc.signal_pid(pid, signal.SIGKILL)
+
+
+def wordcount_reference(files: list[Path]) -> Counter[str]:
+    """The counts jobs/wordcount.py must produce for these local files."""
+    counts: Counter[str] = Counter()
+    for path in files:
+        for line in path.read_text(errors="replace").splitlines():
+            counts.update(line.split())
+    return counts
 
 
 def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> ClusterConfig:

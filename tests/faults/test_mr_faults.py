@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import wordcount_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "data" / "sample").glob("*.txt"))
@@ -74,14 +75,6 @@ def reducer(word, counts):
         time.sleep(REDUCE_DELAY)
     yield word, sum(counts)
 """
-
-
-def reference(files: list[Path]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for path in files:
-        for line in path.read_text(errors="replace").splitlines():
-            counts.update(line.split())
-    return counts
 
 
 def output_counts(cluster, output: str) -> Counter[str]:
@@ -157,17 +150,19 @@ def job_status(cluster) -> dict:
 
 
 def wait_for(cluster, condition, what: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
+    """The job's status once `condition(status)` holds."""
     last: dict = {}
-    while time.monotonic() < deadline:
+
+    def met() -> bool:
+        nonlocal last
         try:
             last = job_status(cluster)
-        except AssertionError:
+        except AssertionError:  # no job yet, or the CLI failed over
             last = {}
-        if last and condition(last):
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last status: {last.get('state')}")
+        return bool(last) and condition(last)
+
+    cluster.wait_until(met, timeout, what)
+    return last
 
 
 def put_input(cluster, count: int = 2) -> list[Path]:
@@ -216,7 +211,7 @@ def test_worker_killed_mid_map(cluster_factory, job_file: Path) -> None:
             a["task"] == attempt["task"] and a["state"] == "SUCCEEDED" and a["worker"] != victim
             for a in final["attempts"]
         )
-    assert output_counts(cluster, "/out") == reference(files)
+    assert output_counts(cluster, "/out") == wordcount_reference(files)
 
 
 def test_worker_with_finished_maps_killed_in_reduce_phase(cluster_factory, job_file: Path) -> None:
@@ -250,7 +245,7 @@ def test_worker_with_finished_maps_killed_in_reduce_phase(cluster_factory, job_f
         )
     }
     assert len(redone) == holders[victim], "every map finished on the dead worker ran again"
-    assert output_counts(cluster, "/out") == reference(files)
+    assert output_counts(cluster, "/out") == wordcount_reference(files)
 
 
 MR_HA = {"masters": 2, "workers": 3, "dead_after": 2.0, "heartbeat_interval": 0.1}
@@ -263,13 +258,17 @@ def active_master(cluster) -> str | None:
 
 
 def wait_new_active(cluster, old: str, timeout: float) -> tuple[str, float]:
+    """The master that took over from `old`, and how long that took."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
+    new: list[str] = []
+
+    def taken_over() -> bool:
         name = active_master(cluster)
-        if name and name != old:
-            return name, time.monotonic() - start
-        time.sleep(0.2)
-    raise AssertionError(f"no master took over from {old} within {timeout:.0f}s")
+        new[:] = [name] if name and name != old else []
+        return bool(new)
+
+    cluster.wait_until(taken_over, timeout, f"a master to take over from {old}")
+    return new[0], time.monotonic() - start
 
 
 @pytest.mark.parametrize("phase", ["map", "reduce"])
@@ -296,7 +295,7 @@ def test_active_master_killed(cluster_factory, job_file: Path, phase: str) -> No
     assert final["state"] == "SUCCEEDED"
     assert any("resumed by a new master" in e for e in final["events"])
     counts = output_counts(cluster, "/out")  # asserts each key in exactly one part
-    assert counts == reference(files)
+    assert counts == wordcount_reference(files)
     parts = [e.path for e in cluster.client().ls("/out")]
     assert sorted(Path(p).name for p in parts) == ["_SUCCESS", "part-00000", "part-00001"]
     print(f"{new} took over from {old} in {took:.1f}s (session timeout {session}s)")
@@ -315,12 +314,9 @@ def test_paused_master_is_fenced_and_steps_down(cluster_factory, job_file: Path)
     resumed_at = time.time()
     code, final, err = finish(proc)
     assert code == 0, err
-    assert output_counts(cluster, "/out") == reference(files)
+    assert output_counts(cluster, "/out") == wordcount_reference(files)
     # The old master stepped down (it exits once it learns its session is gone) ...
-    deadline = time.monotonic() + 30
-    while cluster.alive(old) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not cluster.alive(old), f"{old} did not step down"
+    cluster.wait_until(lambda: not cluster.alive(old), 30, f"{old} to step down")
     log = cluster.log(old)
     assert "stepping down" in log
     # ... and nothing it said after the pause was acted on: every attempt workers started
@@ -354,7 +350,7 @@ def test_repeated_failover(cluster_factory, job_file: Path) -> None:
     wait_new_active(cluster, active, cluster.config.zookeeper.session_timeout + 15)
     code, final, err = finish(proc)
     assert code == 0, err
-    assert output_counts(cluster, "/out") == reference(files)
+    assert output_counts(cluster, "/out") == wordcount_reference(files)
 
 
 def test_straggler_backup_tasks(cluster_factory, job_file: Path, tmp_path: Path) -> None:
@@ -387,7 +383,7 @@ def test_straggler_backup_tasks(cluster_factory, job_file: Path, tmp_path: Path)
         assert code == 0, err
         durations[name] = final["finished"] - final["submitted"]
         finals[name] = final
-        assert output_counts(cluster, output) == reference(files)
+        assert output_counts(cluster, output) == wordcount_reference(files)
     print({k: round(v, 2) for k, v in durations.items()})
     assert finals["normal"]["counters"].get("backups_launched", 0) == 0
     assert finals["speculation"]["counters"]["backups_won"] >= 1
@@ -418,4 +414,4 @@ def test_crashing_job_with_worker_restarts(cluster_factory) -> None:
     assert code == 0, err
     died = [a for a in final["attempts"] if "died" in a["error"]]
     assert died, "no attempt crashed: the test proved nothing"
-    assert output_counts(cluster, "/out") == reference(files)
+    assert output_counts(cluster, "/out") == wordcount_reference(files)

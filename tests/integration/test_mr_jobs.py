@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import wordcount_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "data" / "sample").glob("*.txt"))
@@ -57,14 +57,6 @@ def check_parts(parts: dict[str, str], reducers: int) -> list[tuple[str, str]]:
         assert not seen & set(keys), f"a key appears in two parts ({name})"
         seen |= set(keys)
     return pairs
-
-
-def wordcount_reference(files: list[Path]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for path in files:
-        for line in path.read_text(errors="replace").splitlines():
-            counts.update(line.split())
-    return counts
 
 
 @pytest.mark.parametrize("reducers", [1, 3])
