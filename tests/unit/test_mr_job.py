@@ -43,6 +43,19 @@ def load_error(path: Path) -> str:
     return message
 
 
+def in_fresh_process(code: str, stdin: bytes, cwd: Path) -> bytes:
+    """What `python -c code` prints, in a process that has none of this one's modules."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        check=True,
+        timeout=CHILD_TIMEOUT,
+    )
+    return out.stdout
+
+
 def test_loads_a_good_job_with_defaults(tmp_path: Path) -> None:
     job = load_job_file(write(tmp_path, GOOD))
     assert job.input_format == "lines" and job.num_reducers is None and job.combiner is None
@@ -123,15 +136,7 @@ def test_job_file_ships_by_value_to_a_process_without_it(tmp_path: Path) -> None
         "job = loads_job(sys.stdin.buffer.read());"
         "print(list(job.mapper(None, 'ab, cd')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        input=blob,
-        capture_output=True,
-        cwd=tmp_path,
-        check=True,
-        timeout=CHILD_TIMEOUT,
-    )
-    assert out.stdout.decode().strip() == "[('ab', 10), ('cd', 10)]"
+    assert in_fresh_process(code, blob, tmp_path).decode().strip() == "[('ab', 10), ('cd', 10)]"
 
 
 def test_lambdas_and_closures_round_trip() -> None:
@@ -180,15 +185,9 @@ def test_setup_state_travels_with_the_job(tmp_path: Path) -> None:
         "job = loads_job(sys.stdin.buffer.read()); job.setup({'pattern': 'b+'});"
         "print(list(job.mapper(('p', 7), 'abbc')), list(job.mapper(('p', 9), 'x')))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        input=blob,
-        capture_output=True,
-        cwd=tmp_path,
-        check=True,
-        timeout=CHILD_TIMEOUT,
+    assert in_fresh_process(code, blob, tmp_path).decode().strip() == (
+        "[('p:000000000007', 'abbc')] []"
     )
-    assert out.stdout.decode().strip() == "[('p:000000000007', 'abbc')] []"
 
 
 def test_keys_of_a_class_from_the_job_file_cross_processes(tmp_path: Path) -> None:
@@ -227,17 +226,8 @@ def test_keys_of_a_class_from_the_job_file_cross_processes(tmp_path: Path) -> No
         common + "import sys; job = loads_job(open('blob', 'rb').read());"
         "rt.run_reduce(job, ['m/part-00000'], sys.stdout.buffer, {}, Counters())"
     )
-    subprocess.run(
-        [sys.executable, "-c", map_code], cwd=tmp_path, check=True, timeout=CHILD_TIMEOUT
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", reduce_code],
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        timeout=CHILD_TIMEOUT,
-    )
-    assert out.stdout == b"a\t2\nb\t2\nc\t1\n"
+    in_fresh_process(map_code, b"", tmp_path)
+    assert in_fresh_process(reduce_code, b"", tmp_path) == b"a\t2\nb\t2\nc\t1\n"
 
 
 def test_a_job_that_cannot_be_pickled_is_refused(tmp_path: Path) -> None:
