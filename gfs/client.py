@@ -28,6 +28,7 @@ from gfs import errors, paths, rpc
 from gfs import zk as gfs_zk
 from gfs.clusterdir import ClusterDir
 from gfs.datanode import frames as raw_frames
+from gfs.datanode import transfer
 from gfs.datanode.store import (
     DIRECT_BUFFERS_PER_WRITE,
     BufferPool,
@@ -50,7 +51,6 @@ FAILOVER_SECONDS = 30.0  # how long to keep re-resolving a namenode that is unre
 REPLICA_WAIT_SECONDS = 15.0  # how long a read waits for a chunk with no known replica
 ZK_CONNECT_SECONDS = 5.0
 SPOOL_BYTES = 4 * 1024 * 1024  # a chunk buffer spills to a temp file beyond this
-READ_WINDOW = 8 * 1024 * 1024  # one ReadChunk call covers at most this many bytes
 MIN_BYTES_PER_SECOND = 1024 * 1024  # stream deadlines allow at least this rate
 PIPELINE_ATTEMPTS = 5  # pipelines tried per chunk before a write gives up
 RETIRED_CHANNELS = 16  # replaced channels kept open for calls still using them
@@ -88,8 +88,9 @@ class FileStatus:
 @dataclass(frozen=True)
 class ReplicaInfo:
     datanode: str
-    address: str
+    address: str  # its gRPC server
     host: str
+    data_address: str = ""  # its data transfer port (reads)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def _code(err: grpc.RpcError) -> grpc.StatusCode | None:
 
 
 def _chunk_from_proto(msg: gfs_pb2.Chunk, client_host: str) -> ChunkInfo:
-    replicas = [ReplicaInfo(r.datanode, r.address, r.host) for r in msg.replicas]
+    replicas = [ReplicaInfo(r.datanode, r.address, r.host, r.data_address) for r in msg.replicas]
     return ChunkInfo(
         handle=msg.handle,
         size=msg.size,
@@ -779,7 +780,7 @@ class GfsClient:
         errors_seen: list[str] = []
         wait_until = 0.0  # set when the namenode first knows no replica
         delay = 0.2
-        remote_only: set[tuple[str, str]] = set()  # local file unusable: read through gRPC
+        remote_only: set[tuple[str, str]] = set()  # local file unusable: ask the datanode
         while position < hi:
             if not candidates:
                 # Locations may be stale (a restarted datanode may have a new address, a
@@ -810,7 +811,7 @@ class GfsClient:
                 if local is not None:
                     source = read_replica_file(chunk.handle, local, position, hi - position)
                 else:
-                    source = self._stream_replica(replica, chunk.handle, position, hi, views)
+                    source = self._fetch_replica(replica, chunk.handle, position, hi, views)
                 for data in source:
                     position += len(data)
                     yield data
@@ -820,26 +821,26 @@ class GfsClient:
                 self._corrupt_replica(path, chunk.handle, replica.datanode, reason)
                 permanent = True
             except (ChunkNotFound, OSError, ValueError) as exc:
+                if local is None:
+                    raise  # not from a local file: a bug, never a reason to retry
                 # The local file went away (deleted, datanode moved): ask the datanode.
                 logger.info("local replica of chunk %s unusable (%s); reading remotely", hexid, exc)
                 remote_only.add(key)
                 candidates.insert(0, replica)
                 continue
-            except grpc.RpcError as err:
-                code = _code(err)
-                if code == grpc.StatusCode.UNAUTHENTICATED:
-                    raise self._error(err, f"datanode {replica.datanode}") from None
-                reason = f"{code.name if code else 'error'}: {err.details()}"
-                if code == grpc.StatusCode.DATA_LOSS:
+            except transfer.TransferError as exc:
+                if exc.code == transfer.Code.UNAUTHENTICATED:
+                    raise errors.GfsError(f"datanode {replica.datanode} refused: {exc}") from None
+                reason = f"{exc.code.name}: {exc}"
+                if exc.code == transfer.Code.DATA_LOSS:
                     self._corrupt_replica(path, chunk.handle, replica.datanode, reason)
-                self._forget_channel(replica.address)
-                permanent = code in (grpc.StatusCode.DATA_LOSS, grpc.StatusCode.NOT_FOUND)
+                permanent = exc.code in (transfer.Code.DATA_LOSS, transfer.Code.NOT_FOUND)
             except _ShortRead as exc:
                 reason = str(exc)
                 permanent = True
             finally:
                 if source is not None:
-                    source.close()  # a replica left midway: its stream is cancelled now
+                    source.close()  # a replica left midway: its connection is closed now
             errors_seen.append(f"{replica.datanode}: {reason}")
             logger.info(
                 "chunk %s of %s: replica on %s failed at byte %d (%s)",
@@ -860,58 +861,33 @@ class GfsClient:
 
     def _local_replica(self, replica: ReplicaInfo, handle: int) -> ReplicaPaths | None:
         """The files of a replica on our own host, when this machine has them: a data-local
-        task then reads its split straight from disk (checksums verified), not over gRPC."""
+        task then reads its split straight from disk (checksums verified), not over a socket."""
         if not self.client_host or replica.host != self.client_host:
             return None
         files = replica_paths(self._dir.data / replica.datanode, handle)
         return files if files.chunk.exists() else None
 
-    def _stream_replica(
+    def _fetch_replica(
         self, replica: ReplicaInfo, handle: int, lo: int, hi: int, views: bool = False
     ) -> Iterator[bytes]:
-        """Frames of [lo, hi) of one replica, in windows with a deadline each.
-
-        The next window is asked for as soon as the current one starts, so the datanode
-        reads ahead while this one is drained (at most two windows in flight, bounded by
-        gRPC flow control). `views`: yield memoryviews of the received messages (no copy).
-        """
-        read = self._channel(replica.address).unary_stream(
-            raw_frames.READ_METHOD,
-            request_serializer=gfs_pb2.ReadRequest.SerializeToString,
-            response_deserializer=raw_frames.read_data,
-        )
-
-        def start(position: int) -> tuple[Any, int, int]:
-            length = min(READ_WINDOW, hi - position)
-            # Its deadline also covers draining the window before it.
-            call = read(
-                gfs_pb2.ReadRequest(handle=handle, offset=position, length=length),
-                timeout=self._timeout + 2 * length / MIN_BYTES_PER_SECOND,
+        """Bytes [lo, hi) of one replica from its datanode's data transfer port, one
+        connection per chunk (TCP flow control bounds what is in flight). `views`: yield
+        memoryviews of the received buffers (no copy)."""
+        if not replica.data_address:
+            raise transfer.TransferError(
+                transfer.Code.UNAVAILABLE, f"{replica.datanode} has not published its data port"
             )
-            return call, position, length
-
-        windows = [start(lo)] if lo < hi else []
-        try:
-            while windows:
-                call, position, length = windows[0]
-                if position + length < hi and len(windows) == 1:
-                    windows.append(start(position + length))
-                got = 0
-                for data in call:
-                    if got + len(data) > length:
-                        raise _ShortRead(
-                            f"{replica.datanode} sent more than the {length} bytes asked for"
-                        )
-                    got += len(data)
-                    yield data if views else bytes(data)
-                if got != length:
-                    raise _ShortRead(
-                        f"{replica.datanode} sent {got} of {length} bytes from offset {position}"
-                    )
-                windows.pop(0)
-        finally:
-            for call, _position, _length in windows:
-                call.cancel()  # frees the streams when the reader stopped or failed
+        got = lo
+        for piece in transfer.read_remote(
+            replica.data_address, self._secret, handle, lo, hi - lo, timeout=self._timeout
+        ):
+            if got + len(piece) > hi:
+                raise _ShortRead(f"{replica.datanode} sent more than the {hi - lo} bytes asked for")
+            got += len(piece)
+            yield piece if views else bytes(piece)
+        if got != hi:
+            sent = got - lo
+            raise _ShortRead(f"{replica.datanode} sent {sent} of {hi - lo} bytes from offset {lo}")
 
     def _fresh_chunk(self, path: str, handle: int) -> ChunkInfo:
         _status, chunks = self.stat(path)

@@ -36,9 +36,11 @@ def serve(args: daemon.DaemonArgs) -> int:
         daemon.write_status(args, server.address)
         server.start_background(config=args.config, zk_client=zk_client, host=args.host_label)
         logger.info(
-            "datanode %s started on %s (host %s): %d replicas, %d corrupt, in %s",
+            "datanode %s started on %s, data transfer port %s (host %s): %d replicas, "
+            "%d corrupt, in %s",
             args.name,
             server.address,
+            server.data_address,
             args.host_label,
             len(store.report()),
             len(store.corrupt_handles()),

@@ -1,10 +1,10 @@
-"""Data frames of the Datanode streaming RPCs as raw protobuf bytes.
+"""Data frames of the WriteChunk streaming RPC as raw protobuf bytes.
 
-WriteFrame and ReadFrame (gfs.proto) are handled serialized on both ends: a data-only
-frame is a tag, a varint length and the payload, so a 1 MiB payload can be forwarded as
-received, written to disk through a memoryview, and built with one copy instead of being
-parsed, copied and re-serialized by protobuf at every hop. The wire format is unchanged:
-anything else is still parsed with the generated classes.
+WriteFrames (gfs.proto) are handled serialized on both ends: a data-only frame is a tag, a
+varint length and the payload, so a 1 MiB payload can be forwarded as received, written to
+disk through a memoryview, and built with one copy instead of being parsed, copied and
+re-serialized by protobuf at every hop. The wire format is unchanged: anything else is
+still parsed with the generated classes.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from gfs.proto import gfs_pb2
 
 SERVICE_NAME = "gfs.Datanode"
 WRITE_METHOD = f"/{SERVICE_NAME}/WriteChunk"
-READ_METHOD = f"/{SERVICE_NAME}/ReadChunk"
 
 _WRITE_DATA_TAG = 0x12  # WriteFrame.data: field 2, length-delimited
-_READ_DATA_TAG = 0x0A  # ReadFrame.data: field 1, length-delimited
 
 
 def identity(raw: bytes) -> bytes:
@@ -58,16 +56,11 @@ def encode_write_data(data: bytes | memoryview) -> bytes:
     return b"".join((bytes((_WRITE_DATA_TAG,)), varint(len(data)), data))
 
 
-def encode_read_frame(data: bytes | memoryview) -> bytes:
-    """A serialized ReadFrame holding `data` (one copy of the payload)."""
-    return b"".join((bytes((_READ_DATA_TAG,)), varint(len(data)), data))
-
-
-def _payload(raw: bytes, tag: int) -> memoryview | None:
-    """The payload of a serialized frame that holds field `tag` and nothing else, else None."""
+def write_data(raw: bytes) -> memoryview | None:
+    """The payload of a serialized data-only WriteFrame (no copy), else None."""
     if not raw:
         return memoryview(raw)
-    if raw[0] != tag:
+    if raw[0] != _WRITE_DATA_TAG:
         return None
     length = 0
     shift = 0
@@ -84,16 +77,3 @@ def _payload(raw: bytes, tag: int) -> memoryview | None:
     if pos + length != len(raw):
         return None
     return memoryview(raw)[pos:]
-
-
-def write_data(raw: bytes) -> memoryview | None:
-    """The payload of a serialized data-only WriteFrame (no copy), else None."""
-    return _payload(raw, _WRITE_DATA_TAG)
-
-
-def read_data(raw: bytes) -> memoryview:
-    """The data of a serialized ReadFrame, without a copy when it is the usual data-only one."""
-    view = _payload(raw, _READ_DATA_TAG)
-    if view is None:
-        view = memoryview(gfs_pb2.ReadFrame.FromString(raw).data)
-    return view

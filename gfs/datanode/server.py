@@ -7,9 +7,10 @@ pipeline instead of filling memory. A failed downstream stops the forwarding but
 local copy; the ack says who stored the chunk and which hop failed.
 
 Data frames are handled as raw protobuf bytes (gfs.datanode.frames): a data-only WriteFrame
-is forwarded exactly as received and its payload written to disk through a memoryview, and
-ReadFrames are built by prefixing the payload with its tag and length. That saves a parse,
-a copy and a re-serialisation per frame per hop; the wire format is the one in gfs.proto.
+is forwarded exactly as received and its payload written to disk through a memoryview. That
+saves a parse, a copy and a re-serialisation per frame per hop; the wire format is the one
+in gfs.proto. Reads do not use gRPC: the data transfer port (gfs.datanode.transfer) streams
+them over a plain socket.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from gfs import zk as gfs_zk
 from gfs.config import ClusterConfig
 from gfs.datanode.frames import (
     SERVICE_NAME,
-    encode_read_frame,
     encode_write_data,
     encode_write_header,
     identity,
@@ -40,6 +40,7 @@ from gfs.datanode.frames import (
     write_data,
 )
 from gfs.datanode.store import ChunkNotFound, ChunkStore, ChunkWriter, CorruptChunk
+from gfs.datanode.transfer import TransferServer, split_address
 from gfs.handles import format_handle
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 from gfs.writebehind import WriteBehind
@@ -171,8 +172,8 @@ class _BackgroundWriter:
 class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
     """The Datanode RPCs over one ChunkStore. Register it with add_to_server().
 
-    WriteChunk receives serialized WriteFrames (bytes) and ReadChunk yields serialized
-    ReadFrames; the other methods take and return messages as usual.
+    WriteChunk receives serialized WriteFrames (bytes); the other methods take and return
+    messages as usual. Chunk reads are served by the data transfer port (transfer.py).
     """
 
     def __init__(
@@ -203,7 +204,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
             return self._active
 
     @contextmanager
-    def _transfer(self) -> Iterator[None]:
+    def transfer(self) -> Iterator[None]:
         with self._lock:
             self._active += 1
         try:
@@ -274,7 +275,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
             )
         handle = first.header.handle
         downstream = list(first.header.downstream)
-        with self._transfer():
+        with self.transfer():
             return self._write(handle, downstream, first.data, frames, context)
 
     def _write(
@@ -379,33 +380,6 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
         logger.debug("stored chunk %s (%d bytes) on %s", hexh, size, ", ".join(ack.stored_on))
         return ack
 
-    def ReadChunk(
-        self, request: gfs_pb2.ReadRequest, context: grpc.ServicerContext
-    ) -> Iterator[bytes]:
-        handle = request.handle
-        with self._transfer():
-            try:
-                for piece in self.store.read(handle, request.offset, request.length):
-                    yield encode_read_frame(piece)
-            except ChunkNotFound:
-                context.abort(
-                    grpc.StatusCode.NOT_FOUND,
-                    f"no replica of chunk {format_handle(handle)} on {self.name}",
-                )
-            except CorruptChunk:
-                context.abort(
-                    grpc.StatusCode.DATA_LOSS,
-                    f"corrupt replica of chunk {format_handle(handle)} on {self.name}",
-                )
-            except ValueError as exc:
-                context.abort(grpc.StatusCode.OUT_OF_RANGE, str(exc))
-            except OSError as exc:
-                logger.error("cannot read chunk %s: %s", format_handle(handle), exc)
-                context.abort(
-                    grpc.StatusCode.INTERNAL,
-                    f"{self.name} cannot read chunk {format_handle(handle)}: {exc.strerror or exc}",
-                )
-
     def Scan(
         self, request: gfs_pb2.ScanRequest, context: grpc.ServicerContext
     ) -> gfs_pb2.ScanReply:
@@ -435,7 +409,7 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
         or CorruptChunk when the local replica cannot be read; a corrupt block found midway
         cancels the transfer, so no target keeps a partial copy.
         """
-        with self._transfer():
+        with self.transfer():
             pieces = self.store.read(handle)
             first = next(pieces, None)  # surfaces NotFound/early corruption before any call
             read_error: list[BaseException] = []
@@ -473,17 +447,12 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
 
 
 def add_to_server(service: DatanodeService, server: grpc.Server) -> None:
-    """Register the service with raw (pre-serialized) frames for the two streaming RPCs."""
+    """Register the service, WriteChunk with raw (pre-serialized) frames."""
     handlers = {
         "WriteChunk": grpc.stream_unary_rpc_method_handler(
             service.WriteChunk,
             request_deserializer=identity,
             response_serializer=gfs_pb2.WriteAck.SerializeToString,
-        ),
-        "ReadChunk": grpc.unary_stream_rpc_method_handler(
-            service.ReadChunk,
-            request_deserializer=gfs_pb2.ReadRequest.FromString,
-            response_serializer=identity,
         ),
         "Scan": grpc.unary_unary_rpc_method_handler(
             service.Scan,
@@ -512,6 +481,7 @@ class Heartbeater:
         service: DatanodeService,
         *,
         address: str,
+        data_address: str,
         host: str,
         interval: float,
         zk_client: KazooClient,
@@ -522,6 +492,7 @@ class Heartbeater:
         self.service = service
         self.store = service.store
         self.address = address
+        self.data_address = data_address
         self.host = host
         self.interval = interval
         self.rpc_timeout = max(5.0, 3 * interval)
@@ -605,6 +576,7 @@ class Heartbeater:
         request = gfs_pb2.HeartbeatRequest(
             datanode=self.service.name,
             address=self.address,
+            data_address=self.data_address,
             host=self.host,
             used_bytes=self.store.used_bytes(),
             free_bytes=free,
@@ -727,8 +699,9 @@ class Scrubber:
 
 
 class DatanodeServer:
-    """A datanode: the gRPC server over a ChunkStore plus, once start_background() is
-    called, heartbeats and scrubs. Tests use it without ZooKeeper (no start_background)."""
+    """A datanode: the gRPC server and the data transfer port over a ChunkStore plus, once
+    start_background() is called, heartbeats and scrubs. Tests use it without ZooKeeper (no
+    start_background)."""
 
     def __init__(
         self,
@@ -752,17 +725,29 @@ class DatanodeServer:
         add_to_server(self.service, self._server)
         self.port = rpc.bind(self._server, listen)
         self.address = f"{advertise_host}:{self.port}"
+        # Reads get a port of their own (an ephemeral one on the gRPC listen host).
+        self.transfer = TransferServer(
+            store,
+            name=name,
+            secret=secret,
+            listen_host=split_address(listen)[0],
+            advertise_host=advertise_host,
+            transfers=self.service.transfer,
+        )
+        self.data_address = self.transfer.address
         self.heartbeater: Heartbeater | None = None
         self.scrubber: Scrubber | None = None
 
     def start(self) -> None:
         self._server.start()
+        self.transfer.start()
 
     def start_background(self, *, config: ClusterConfig, zk_client: KazooClient, host: str) -> None:
         """Start heartbeats (to the namenode found in ZooKeeper) and checksum scrubs."""
         self.heartbeater = Heartbeater(
             self.service,
             address=self.address,
+            data_address=self.data_address,
             host=host,
             interval=config.gfs.heartbeat_interval,
             zk_client=zk_client,
@@ -782,4 +767,5 @@ class DatanodeServer:
         self.service.close()
         if self.heartbeater is not None:
             self.heartbeater.join_replications()
+        self.transfer.stop()
         self._server.stop(grace).wait(grace + 5.0)

@@ -21,7 +21,14 @@ from gfs import paths, rpc, zk
 from gfs.config import ClusterConfig
 from gfs.errors import GfsError, LeaseError
 from gfs.namenode.oplog import OpLog
-from gfs.namenode.state import ChunkView, DeleteReplicas, Entry, FsckReport, NamenodeState
+from gfs.namenode.state import (
+    ChunkView,
+    DeleteReplicas,
+    Entry,
+    FsckReport,
+    NamenodeState,
+    ReplicaView,
+)
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -97,15 +104,21 @@ def _entry_pb(entry: Entry) -> gfs_pb2.FileStatus:
     )
 
 
+def _replica_pb(replica: ReplicaView) -> gfs_pb2.Replica:
+    return gfs_pb2.Replica(
+        datanode=replica.datanode,
+        address=replica.address,
+        host=replica.host,
+        data_address=replica.data_address,
+    )
+
+
 def _chunk_pb(chunk: ChunkView) -> gfs_pb2.Chunk:
     return gfs_pb2.Chunk(
         handle=chunk.handle,
         size=chunk.size,
         offset=chunk.offset,
-        replicas=[
-            gfs_pb2.Replica(datanode=r.datanode, address=r.address, host=r.host)
-            for r in chunk.replicas
-        ],
+        replicas=[_replica_pb(r) for r in chunk.replicas],
         corrupt=chunk.corrupt,
     )
 
@@ -322,6 +335,7 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
                     gfs_pb2.DatanodeInfo(
                         name=d.name,
                         address=d.address,
+                        data_address=d.data_address,
                         host=d.host,
                         alive=d.alive,
                         seconds_since_heartbeat=now - d.last_seen,
@@ -348,6 +362,7 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
                 reported,
                 request.corrupt,
                 now,
+                request.data_address,
             )
         )
         for event in events:
@@ -371,10 +386,7 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
                     gfs_pb2.DatanodeCommand(
                         kind=gfs_pb2.DatanodeCommand.REPLICATE,
                         handles=[command.handle],
-                        targets=[
-                            gfs_pb2.Replica(datanode=t.datanode, address=t.address, host=t.host)
-                            for t in command.targets
-                        ],
+                        targets=[_replica_pb(t) for t in command.targets],
                     )
                 )
         return reply

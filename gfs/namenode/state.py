@@ -29,6 +29,7 @@ class DatanodeRecord:
     free_bytes: int = 0
     reported_chunks: int = 0
     assigned: int = 0  # replicas placed on it (minus those trimmed) since its last report
+    data_address: str = ""  # its data transfer port (chunk reads), from its heartbeats
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class ReplicaView:
     datanode: str
     address: str
     host: str
+    data_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,11 @@ class NamenodeState:
         names = self.live_replicas(handle)
         self.rng.shuffle(names)  # spread readers over replicas...
         names.sort(key=lambda n: self.datanodes[n].host != client_host)  # ...nearest first
-        return [ReplicaView(n, self.datanodes[n].address, self.datanodes[n].host) for n in names]
+        return [self._replica_view(n) for n in names]
+
+    def _replica_view(self, name: str) -> ReplicaView:
+        record = self.datanodes[name]
+        return ReplicaView(name, record.address, record.host, record.data_address)
 
     # ---- datanodes ----
     def _add_location(self, handle: int, name: str, now: float) -> None:
@@ -384,6 +390,7 @@ class NamenodeState:
         reported: dict[int, int],
         corrupt: Iterable[int],
         now: float,
+        data_address: str = "",
     ) -> tuple[list[Command], list[str]]:
         """Take a datanode's full report; return its commands and events worth logging."""
         events: list[str] = []
@@ -394,6 +401,7 @@ class NamenodeState:
         elif not record.alive:
             events.append(f"{name} is back at {address} ({len(reported)} chunks)")
         record.address, record.host, record.last_seen, record.alive = address, host, now, True
+        record.data_address = data_address
         record.used_bytes, record.free_bytes = used_bytes, free_bytes
         record.reported_chunks, record.assigned = len(reported), 0
 
@@ -522,7 +530,7 @@ class NamenodeState:
             self.outbox[source].append(
                 ReplicateChunk(
                     handle,
-                    [ReplicaView(t.name, self.datanodes[t.name].address, t.host) for t in targets],
+                    [self._replica_view(t.name) for t in targets],
                 )
             )
             events.append(

@@ -12,14 +12,16 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class Replica(_message.Message):
-    __slots__ = ("datanode", "address", "host")
+    __slots__ = ("datanode", "address", "host", "data_address")
     DATANODE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
+    DATA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     datanode: str
     address: str
     host: str
-    def __init__(self, datanode: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ...) -> None: ...
+    data_address: str
+    def __init__(self, datanode: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., data_address: _Optional[str] = ...) -> None: ...
 
 class Chunk(_message.Message):
     __slots__ = ("handle", "size", "offset", "replicas", "corrupt")
@@ -234,7 +236,7 @@ class FsckReply(_message.Message):
     def __init__(self, files: _Optional[int] = ..., chunks: _Optional[int] = ..., under_replicated: _Optional[int] = ..., corrupt: _Optional[int] = ..., missing: _Optional[int] = ..., healthy: _Optional[bool] = ..., problems: _Optional[_Iterable[_Union[FsckProblem, _Mapping]]] = ..., repairs_pending: _Optional[int] = ..., repairs_done: _Optional[int] = ...) -> None: ...
 
 class DatanodeInfo(_message.Message):
-    __slots__ = ("name", "address", "host", "alive", "seconds_since_heartbeat", "chunks", "used_bytes")
+    __slots__ = ("name", "address", "host", "alive", "seconds_since_heartbeat", "chunks", "used_bytes", "data_address")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +244,7 @@ class DatanodeInfo(_message.Message):
     SECONDS_SINCE_HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DATA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     name: str
     address: str
     host: str
@@ -249,7 +252,8 @@ class DatanodeInfo(_message.Message):
     seconds_since_heartbeat: float
     chunks: int
     used_bytes: int
-    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., alive: _Optional[bool] = ..., seconds_since_heartbeat: _Optional[float] = ..., chunks: _Optional[int] = ..., used_bytes: _Optional[int] = ...) -> None: ...
+    data_address: str
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., alive: _Optional[bool] = ..., seconds_since_heartbeat: _Optional[float] = ..., chunks: _Optional[int] = ..., used_bytes: _Optional[int] = ..., data_address: _Optional[str] = ...) -> None: ...
 
 class ClusterReply(_message.Message):
     __slots__ = ("datanodes", "chunk_size", "replication")
@@ -270,7 +274,7 @@ class ChunkReport(_message.Message):
     def __init__(self, handle: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
-    __slots__ = ("datanode", "address", "host", "used_bytes", "free_bytes", "chunks", "corrupt", "active_transfers")
+    __slots__ = ("datanode", "address", "host", "used_bytes", "free_bytes", "chunks", "corrupt", "active_transfers", "data_address")
     DATANODE_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -279,6 +283,7 @@ class HeartbeatRequest(_message.Message):
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     CORRUPT_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    DATA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     datanode: str
     address: str
     host: str
@@ -287,7 +292,8 @@ class HeartbeatRequest(_message.Message):
     chunks: _containers.RepeatedCompositeFieldContainer[ChunkReport]
     corrupt: _containers.RepeatedScalarFieldContainer[int]
     active_transfers: int
-    def __init__(self, datanode: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., chunks: _Optional[_Iterable[_Union[ChunkReport, _Mapping]]] = ..., corrupt: _Optional[_Iterable[int]] = ..., active_transfers: _Optional[int] = ...) -> None: ...
+    data_address: str
+    def __init__(self, datanode: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., used_bytes: _Optional[int] = ..., free_bytes: _Optional[int] = ..., chunks: _Optional[_Iterable[_Union[ChunkReport, _Mapping]]] = ..., corrupt: _Optional[_Iterable[int]] = ..., active_transfers: _Optional[int] = ..., data_address: _Optional[str] = ...) -> None: ...
 
 class DatanodeCommand(_message.Message):
     __slots__ = ("kind", "handles", "targets")
@@ -338,22 +344,6 @@ class WriteAck(_message.Message):
     failed_datanode: str
     error: str
     def __init__(self, stored_on: _Optional[_Iterable[str]] = ..., size: _Optional[int] = ..., failed_datanode: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
-
-class ReadRequest(_message.Message):
-    __slots__ = ("handle", "offset", "length")
-    HANDLE_FIELD_NUMBER: _ClassVar[int]
-    OFFSET_FIELD_NUMBER: _ClassVar[int]
-    LENGTH_FIELD_NUMBER: _ClassVar[int]
-    handle: int
-    offset: int
-    length: int
-    def __init__(self, handle: _Optional[int] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ...) -> None: ...
-
-class ReadFrame(_message.Message):
-    __slots__ = ("data",)
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    data: bytes
-    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class ScanRequest(_message.Message):
     __slots__ = ("changed_only",)

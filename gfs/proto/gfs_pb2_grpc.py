@@ -670,11 +670,6 @@ class DatanodeStub:
                 request_serializer=gfs_dot_proto_dot_gfs__pb2.WriteFrame.SerializeToString,
                 response_deserializer=gfs_dot_proto_dot_gfs__pb2.WriteAck.FromString,
                 _registered_method=True)
-        self.ReadChunk = channel.unary_stream(
-                '/gfs.Datanode/ReadChunk',
-                request_serializer=gfs_dot_proto_dot_gfs__pb2.ReadRequest.SerializeToString,
-                response_deserializer=gfs_dot_proto_dot_gfs__pb2.ReadFrame.FromString,
-                _registered_method=True)
         self.Scan = channel.unary_unary(
                 '/gfs.Datanode/Scan',
                 request_serializer=gfs_dot_proto_dot_gfs__pb2.ScanRequest.SerializeToString,
@@ -696,14 +691,9 @@ class DatanodeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ReadChunk(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def Scan(self, request, context):
-        """Re-verify checksums (of files changed since their last check, or all).
+        """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
+        Re-verify checksums (of files changed since their last check, or all).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -722,11 +712,6 @@ def add_DatanodeServicer_to_server(servicer, server):
                     servicer.WriteChunk,
                     request_deserializer=gfs_dot_proto_dot_gfs__pb2.WriteFrame.FromString,
                     response_serializer=gfs_dot_proto_dot_gfs__pb2.WriteAck.SerializeToString,
-            ),
-            'ReadChunk': grpc.unary_stream_rpc_method_handler(
-                    servicer.ReadChunk,
-                    request_deserializer=gfs_dot_proto_dot_gfs__pb2.ReadRequest.FromString,
-                    response_serializer=gfs_dot_proto_dot_gfs__pb2.ReadFrame.SerializeToString,
             ),
             'Scan': grpc.unary_unary_rpc_method_handler(
                     servicer.Scan,
@@ -766,33 +751,6 @@ class Datanode:
             '/gfs.Datanode/WriteChunk',
             gfs_dot_proto_dot_gfs__pb2.WriteFrame.SerializeToString,
             gfs_dot_proto_dot_gfs__pb2.WriteAck.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ReadChunk(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_stream(
-            request,
-            target,
-            '/gfs.Datanode/ReadChunk',
-            gfs_dot_proto_dot_gfs__pb2.ReadRequest.SerializeToString,
-            gfs_dot_proto_dot_gfs__pb2.ReadFrame.FromString,
             options,
             channel_credentials,
             insecure,

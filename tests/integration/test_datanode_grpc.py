@@ -1,4 +1,5 @@
-"""Real datanode gRPC servers in this process on 127.0.0.1:0: pipelines, reads, failures."""
+"""Real datanode servers in this process on 127.0.0.1:0 (gRPC, and the data transfer port
+for reads): pipelines, reads, failures."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from gfs import rpc
 from gfs.clusterdir import ClusterDir
 from gfs.datanode.server import DatanodeServer
 from gfs.datanode.store import ChunkStore, replica_paths
+from gfs.datanode.transfer import Code, TransferError, read_remote
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
 MIB = 1024 * 1024
@@ -89,9 +91,15 @@ def write(cluster: Cluster, handle: int, data: bytes, chain: list[int], **kw) ->
     )
 
 
+def pieces(
+    cluster: Cluster, i: int, handle: int, offset: int = 0, length: int = 0, secret: str = ""
+) -> Iterator[memoryview]:
+    address = cluster.servers[i].data_address
+    return read_remote(address, secret or cluster.secret, handle, offset, length, TIMEOUT)
+
+
 def read(cluster: Cluster, i: int, handle: int, offset: int = 0, length: int = 0) -> bytes:
-    request = gfs_pb2.ReadRequest(handle=handle, offset=offset, length=length)
-    return b"".join(f.data for f in cluster.stub(i).ReadChunk(request, timeout=TIMEOUT))
+    return b"".join(pieces(cluster, i, handle, offset, length))
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -118,10 +126,9 @@ def test_three_hop_pipeline_then_reads_from_each(cluster: Cluster) -> None:
         assert cluster.servers[i].store.report() == [(0x1234, len(data))]
         path = cluster.dir.data / f"datanode-{i}" / "chunks" / "0000000000001234.chunk"
         assert path.read_bytes() == data
-    # Ranged reads, frames of at most 1 MiB.
+    # Ranged reads, pieces of at most 1 MiB.
     assert read(cluster, 2, 0x1234, MIB - 3, 70_000) == data[MIB - 3 : MIB - 3 + 70_000]
-    request = gfs_pb2.ReadRequest(handle=0x1234)
-    sizes = [len(f.data) for f in cluster.stub(1).ReadChunk(request, timeout=TIMEOUT)]
+    sizes = [len(piece) for piece in pieces(cluster, 1, 0x1234)]
     assert max(sizes) <= MIB and sum(sizes) == len(data)
 
 
@@ -146,16 +153,16 @@ def test_data_in_the_header_frame_is_stored_and_forwarded(cluster: Cluster) -> N
 
 
 def test_missing_and_bad_requests(cluster: Cluster) -> None:
-    with pytest.raises(grpc.RpcError) as info:
+    with pytest.raises(TransferError) as missing:
         read(cluster, 0, 999)
-    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert missing.value.code == Code.NOT_FOUND
     with pytest.raises(grpc.RpcError) as info:
         cluster.stub(0).WriteChunk(iter([gfs_pb2.WriteFrame(data=b"x")]), timeout=TIMEOUT)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     write(cluster, 3, b"abc", [0])
-    with pytest.raises(grpc.RpcError) as info:
+    with pytest.raises(TransferError) as past_end:
         read(cluster, 0, 3, offset=10)
-    assert info.value.code() == grpc.StatusCode.OUT_OF_RANGE
+    assert past_end.value.code == Code.OUT_OF_RANGE
 
 
 def test_corrupt_replica_is_refused_and_found_by_scan(cluster: Cluster) -> None:
@@ -167,10 +174,10 @@ def test_corrupt_replica_is_refused_and_found_by_scan(cluster: Cluster) -> None:
     path.write_bytes(bytes(raw))
     reply = cluster.stub(1).Scan(gfs_pb2.ScanRequest(changed_only=True), timeout=TIMEOUT)
     assert list(reply.corrupt) == [0xABC]
-    with pytest.raises(grpc.RpcError) as info:
+    with pytest.raises(TransferError) as info:
         read(cluster, 1, 0xABC)
-    assert info.value.code() == grpc.StatusCode.DATA_LOSS
-    assert info.value.details() == "corrupt replica of chunk 0000000000000abc on datanode-1"
+    assert info.value.code == Code.DATA_LOSS
+    assert str(info.value) == "corrupt replica of chunk 0000000000000abc on datanode-1"
     assert read(cluster, 0, 0xABC) == data  # the other replica is fine
     # A re-replication target may receive a chunk it holds a corrupt copy of.
     ack = cluster.stub(0).Replicate(
@@ -189,11 +196,11 @@ def test_corruption_found_mid_read_stops_the_stream(cluster: Cluster) -> None:
     raw[2 * MIB + 5] ^= 0xFF
     path.write_bytes(bytes(raw))
     received = b""
-    with pytest.raises(grpc.RpcError) as info:
-        for frame in cluster.stub(0).ReadChunk(gfs_pb2.ReadRequest(handle=8), timeout=TIMEOUT):
-            received += frame.data
-    assert info.value.code() == grpc.StatusCode.DATA_LOSS
-    assert received == data[: len(received)] and len(received) <= 2 * MIB
+    with pytest.raises(TransferError) as info:
+        for piece in pieces(cluster, 0, 8):
+            received += piece
+    assert info.value.code == Code.DATA_LOSS
+    assert received == data[: 2 * MIB]  # the two good pieces came first
     assert cluster.servers[0].store.corrupt_handles() == [8]
 
 
@@ -290,11 +297,9 @@ def test_calls_without_the_secret_are_refused(cluster: Cluster) -> None:
             chan = rpc.channel(cluster.servers[0].address, wrong)
             cluster.channels.append(chan)
             stub = gfs_pb2_grpc.DatanodeStub(chan)
-        with pytest.raises(grpc.RpcError) as info:
-            b"".join(
-                f.data for f in stub.ReadChunk(gfs_pb2.ReadRequest(handle=61), timeout=TIMEOUT)
-            )
-        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(TransferError) as refused:
+            read_remote(cluster.servers[0].data_address, wrong, 61, 0, 0, TIMEOUT).__next__()
+        assert refused.value.code == Code.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as info:
             stub.WriteChunk(frames(62, b"intruder", []), timeout=TIMEOUT)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -302,3 +307,73 @@ def test_calls_without_the_secret_are_refused(cluster: Cluster) -> None:
             stub.Scan(gfs_pb2.ScanRequest(), timeout=TIMEOUT)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert cluster.servers[0].store.report() == [(61, 11)]
+
+
+# ---- the data transfer port ----
+
+
+def _records(sock: socket.socket) -> bytes:
+    """Everything the datanode sends until it closes the connection."""
+    sock.settimeout(TIMEOUT)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_transfer_port_refuses_other_protocols_and_keeps_serving(cluster: Cluster) -> None:
+    write(cluster, 71, b"still here", [0])
+    host, port = cluster.servers[0].data_address.rsplit(":", 1)
+    # Exactly a request's length: more unread bytes would make the close a reset.
+    for junk in (b"GET / HTTP/1.1\r\nHost: example\r\n\r\n"[:31], b"GFSR\x09" + bytes(26)):
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+            sock.sendall(junk)
+            reply = _records(sock)
+        assert reply[0] == 2 and reply[5] == Code.BAD_REQUEST, reply  # one ERROR record
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GFSR")  # then silence: the datanode is not stuck on it
+        assert read(cluster, 0, 71) == b"still here"
+
+
+def test_transfer_port_busy_and_stop_with_a_stalled_reader(tmp_path: Path) -> None:
+    from gfs.datanode.transfer import ReadRequest, TransferServer, encode_request
+
+    dn = Cluster(tmp_path / "c", 1)
+    try:
+        write(dn, 81, payload(8 * MIB, seed=8), [0])
+        server = TransferServer(
+            dn.servers[0].store,
+            name="datanode-0",
+            secret=dn.secret,
+            listen_host="127.0.0.1",
+            advertise_host="127.0.0.1",
+            transfers=dn.servers[0].service.transfer,
+            max_connections=1,
+        )
+        server.start()
+        stalled = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(encode_request(ReadRequest(81, 0, 0, dn.secret.encode())))
+        # The slot is taken by a reader that never reads: the next one is told BUSY.
+        with pytest.raises(TransferError) as busy:
+            b"".join(read_remote(server.address, dn.secret, 81, 0, 0, TIMEOUT))
+        assert busy.value.code == Code.BUSY
+        # stop() does not wait for the stalled reader's send to time out.
+        stopper = __import__("threading").Thread(target=server.stop)
+        stopper.start()
+        stopper.join(TIMEOUT)
+        assert not stopper.is_alive()
+        stalled.close()
+        with pytest.raises(TransferError) as gone:
+            b"".join(read_remote(server.address, dn.secret, 81, 0, 0, TIMEOUT))
+        assert gone.value.code == Code.UNAVAILABLE
+    finally:
+        dn.close()
+
+
+def test_reader_gives_up_on_a_silent_datanode() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(TransferError) as info:
+            b"".join(read_remote(address, "s", 1, 0, 0, timeout=0.5))
+        assert info.value.code == Code.UNAVAILABLE and "timed out" in str(info.value)

@@ -14,6 +14,7 @@ import grpc
 import pytest
 
 from gfs import errors, rpc
+from gfs.datanode.transfer import Code, TransferError, read_remote
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
 if TYPE_CHECKING:
@@ -352,8 +353,15 @@ def test_calls_without_the_secret_are_refused(cluster: RunningCluster, tmp_path:
     wrong = rpc.channel(cluster.address("datanode-0"), "not-the-secret")
     with wrong:
         with pytest.raises(grpc.RpcError) as info:
-            list(gfs_pb2_grpc.DatanodeStub(wrong).ReadChunk(gfs_pb2.ReadRequest(handle=1)))
+            gfs_pb2_grpc.DatanodeStub(wrong).Scan(gfs_pb2.ScanRequest(), timeout=10)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    # ... and from the data transfer ports that serve the reads.
+    with cluster.client() as client:
+        _status, chunks = client.stat("/file")
+    for replica in chunks[0].replicas:
+        with pytest.raises(TransferError) as refused:
+            list(read_remote(replica.data_address, "not-the-secret", chunks[0].handle, 0, 0, 10))
+        assert refused.value.code == Code.UNAUTHENTICATED
 
     # The CLI with a wrong secret: one line, exit 1 (ZooKeeper already refuses it).
     fake = tmp_path / "fake-cluster"

@@ -1,6 +1,6 @@
 """The bulk data paths against a real cluster: `get` writing through its own thread (with
-O_DIRECT where possible), `cat` writing behind, remote reads asking for the next window
-early, and what is left behind when any of that fails."""
+O_DIRECT where possible), `cat` writing behind, remote reads over the datanodes' data
+transfer ports, and what is left behind when any of that fails."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-import gfs.client as client_module
 from gfs import errors
 
 if TYPE_CHECKING:
@@ -22,8 +21,9 @@ if TYPE_CHECKING:
 
 KiB = 1024
 MiB = 1024 * KiB
-CHUNK = MiB  # 16 checksum blocks per chunk, so a bad block can sit mid-chunk
-WINDOW = 192 * KiB  # several ReadChunk windows per chunk, not aligned to blocks
+PIECE = MiB  # what a datanode verifies and sends at once
+CHUNK = 3 * PIECE  # several pieces per chunk, so a bad block can sit mid-chunk
+SPAN = PIECE + 192 * KiB  # read ranges not aligned to blocks or pieces
 SIZE = 2 * CHUNK + 600 * KiB + 123
 
 
@@ -31,11 +31,6 @@ SIZE = 2 * CHUNK + 600 * KiB + 123
 def cluster(cluster_factory: Any) -> RunningCluster:
     # replication == datanodes: every datanode holds every chunk.
     return cluster_factory(gfs={"datanodes": 3, "replication": 3, "chunk_size": CHUNK})
-
-
-@pytest.fixture
-def small_windows(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "READ_WINDOW", WINDOW)
 
 
 def ok(result: subprocess.CompletedProcess[Any]) -> subprocess.CompletedProcess[Any]:
@@ -58,9 +53,7 @@ def corrupt(cluster: RunningCluster, datanode: str, handle: str, offset: int) ->
     chunk_file.write_bytes(bytes(raw))
 
 
-def test_get_cat_and_ranges_are_exact_across_windows(
-    cluster: RunningCluster, tmp_path: Path, small_windows: None
-) -> None:
+def test_get_cat_and_ranges_are_exact(cluster: RunningCluster, tmp_path: Path) -> None:
     data = stored(cluster, tmp_path)
     with cluster.client() as client:
         target, size = client.get("/f", tmp_path / "got")
@@ -75,11 +68,11 @@ def test_get_cat_and_ranges_are_exact_across_windows(
         rng = random.Random(2)
         for _ in range(12):
             offset = rng.randrange(SIZE)
-            length = rng.randrange(3 * WINDOW)
+            length = rng.randrange(3 * SPAN)
             got = b"".join(client.read_range("/f", offset, length))
             assert got == data[offset : offset + length], (offset, length)
             assert all(isinstance(piece, bytes) for piece in client.read_range("/f", offset, 9))
-    # The command line, with its default windows.
+    # The command line.
     ok(cluster.gfs("get", "/f", str(tmp_path / "cli-got")))
     assert (tmp_path / "cli-got").read_bytes() == data
     cat = subprocess.run(
@@ -89,19 +82,19 @@ def test_get_cat_and_ranges_are_exact_across_windows(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_remote_read_goes_on_from_another_replica_after_a_bad_window(
-    cluster: RunningCluster, tmp_path: Path, small_windows: None
+def test_remote_read_goes_on_from_another_replica_after_a_bad_block(
+    cluster: RunningCluster, tmp_path: Path
 ) -> None:
-    """The replica read first (over gRPC, next windows already asked for) has a bad block
-    in its fourth window: the read goes on from another replica at the exact byte."""
+    """The replica read first (over its data port) has a bad block in its third piece: the
+    read goes on from another replica at the exact byte reached."""
     data = stored(cluster, tmp_path)
     with cluster.client() as client:
         warnings: list[str] = []
         client._on_warning = warnings.append
         _status, chunks = client.stat("/f")
         victim = chunks[1].replicas[0]
-        corrupt(cluster, victim.datanode, chunks[1].hex, 3 * WINDOW + 10)
-        assert client._local_replica(victim, chunks[1].handle) is None  # no host: gRPC
+        corrupt(cluster, victim.datanode, chunks[1].hex, 2 * PIECE + 10)
+        assert client._local_replica(victim, chunks[1].handle) is None  # no host: remote
         assert b"".join(client.read_range("/f", chunks=chunks)) == data
         # Found by the read (or first by the datanode's scan: DATA_LOSS all the same).
         assert warnings == [_warning(chunks[1].hex, victim.datanode)]
@@ -111,28 +104,24 @@ def test_remote_read_goes_on_from_another_replica_after_a_bad_window(
         )
 
 
-def test_get_reads_around_a_corrupt_local_replica(
-    cluster: RunningCluster, tmp_path: Path, small_windows: None
-) -> None:
+def test_get_reads_around_a_corrupt_local_replica(cluster: RunningCluster, tmp_path: Path) -> None:
     """A reader on a datanode's host reads its file, finds a bad block mid-chunk and goes on
-    over gRPC from the byte reached; the output thread sees one seamless stream."""
+    from another replica at the byte reached; the output thread sees one seamless stream."""
     data = stored(cluster, tmp_path)
     with cluster.client() as client:
         _status, chunks = client.stat("/f")
-        victim = chunks[2].replicas[0]
+        victim = chunks[1].replicas[0]
         client.client_host = f"host-{victim.datanode.rsplit('-', 1)[1]}"
-        assert client._local_replica(victim, chunks[2].handle) is not None  # read from disk
-        corrupt(cluster, victim.datanode, chunks[2].hex, 400 * KiB)
+        assert client._local_replica(victim, chunks[1].handle) is not None  # read from disk
+        corrupt(cluster, victim.datanode, chunks[1].hex, PIECE + 400 * KiB)
         warnings: list[str] = []
         client._on_warning = warnings.append
         target, size = client.get("/f", tmp_path / "got")
         assert size == SIZE and target.read_bytes() == data
-        assert warnings == [_warning(chunks[2].hex, victim.datanode)]
+        assert warnings == [_warning(chunks[1].hex, victim.datanode)]
 
 
-def test_failed_get_leaves_nothing_behind(
-    cluster: RunningCluster, tmp_path: Path, small_windows: None
-) -> None:
+def test_failed_get_leaves_nothing_behind(cluster: RunningCluster, tmp_path: Path) -> None:
     """Every replica of the last chunk is bad: two chunks were already written out when
     the get fails, and neither the target nor the temp file remains."""
     data = stored(cluster, tmp_path)
@@ -178,7 +167,7 @@ def test_get_that_cannot_write_fails_cleanly(cluster: RunningCluster, tmp_path: 
 
 
 def test_cat_reports_a_failing_writer_and_the_client_stays_usable(
-    cluster: RunningCluster, tmp_path: Path, small_windows: None
+    cluster: RunningCluster, tmp_path: Path
 ) -> None:
     data = stored(cluster, tmp_path)
 
@@ -219,10 +208,8 @@ def test_cat_into_a_closed_pipe_stops_quietly(cluster: RunningCluster, tmp_path:
     assert cat.returncode == 1 and err == b"", err
 
 
-def test_read_ranges_in_any_replica_order(
-    cluster: RunningCluster, tmp_path: Path, small_windows: None
-) -> None:
-    """Each replica alone serves every window (and the prefetched next one) correctly."""
+def test_read_ranges_in_any_replica_order(cluster: RunningCluster, tmp_path: Path) -> None:
+    """Each replica alone serves every range correctly."""
     data = stored(cluster, tmp_path)
     with cluster.client() as client:
         _status, chunks = client.stat("/f")
@@ -231,8 +218,8 @@ def test_read_ranges_in_any_replica_order(
                 dataclasses.replace(c, replicas=c.replicas[first:] + c.replicas[:first])
                 for c in chunks
             ]
-            got = b"".join(client.read_range("/f", WINDOW - 5, 2 * CHUNK, chunks=ordered))
-            assert got == data[WINDOW - 5 : WINDOW - 5 + 2 * CHUNK]
+            got = b"".join(client.read_range("/f", SPAN - 5, 2 * CHUNK, chunks=ordered))
+            assert got == data[SPAN - 5 : SPAN - 5 + 2 * CHUNK]
 
 
 def cluster_cli(cluster: RunningCluster) -> list[str]:

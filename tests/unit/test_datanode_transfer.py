@@ -1,0 +1,58 @@
+"""The data transfer port's wire format (gfs.datanode.transfer), without sockets."""
+
+from __future__ import annotations
+
+import pytest
+
+from gfs.datanode import transfer
+from gfs.datanode.transfer import Code, ReadRequest, TransferError
+
+
+def test_request_round_trip() -> None:
+    raw = transfer.encode_request(ReadRequest(0xABC, 5, 70_000, b"s3cret"))
+    head, secret = raw[:31], raw[31:]
+    assert transfer.decode_request_head(head) == (6, 0xABC, 5, 70_000)
+    assert secret == b"s3cret"
+
+
+@pytest.mark.parametrize(
+    "head, why",
+    [
+        (b"HTTP" + bytes(27), "not a GFS data transfer request"),
+        (b"GFSR\x02" + bytes(26), "unsupported protocol version 2"),
+        (b"GFSR\x01\xff\xff" + bytes(24), "secret too long"),
+    ],
+)
+def test_foreign_requests_are_bad_requests(head: bytes, why: str) -> None:
+    with pytest.raises(TransferError) as info:
+        transfer.decode_request_head(head)
+    assert info.value.code == Code.BAD_REQUEST and str(info.value) == why
+
+
+def test_a_secret_too_long_is_not_sent() -> None:
+    with pytest.raises(ValueError):
+        transfer.encode_request(ReadRequest(1, 0, 0, b"x" * 2000))
+
+
+def test_error_records_round_trip_and_unknown_codes_are_internal() -> None:
+    record = transfer.encode_error(Code.DATA_LOSS, "corrupt replica of chunk 01 on dn-1")
+    kind, size = record[0], int.from_bytes(record[1:5], "little")
+    assert kind == 2 and size == len(record) - 5
+    error = transfer.decode_error(record[5:])
+    assert error.code == Code.DATA_LOSS and str(error) == "corrupt replica of chunk 01 on dn-1"
+    assert transfer.decode_error(bytes((200,)) + b"?").code == Code.INTERNAL
+    assert transfer.decode_error(b"").code == Code.BAD_REQUEST
+
+
+@pytest.mark.parametrize(
+    "address, parts",
+    [("127.0.0.1:80", ("127.0.0.1", 80)), ("[::1]:9000", ("::1", 9000)), ("h:1", ("h", 1))],
+)
+def test_split_address(address: str, parts: tuple[str, int]) -> None:
+    assert transfer.split_address(address) == parts
+
+
+@pytest.mark.parametrize("address", ["nohost", "h:", "h:port"])
+def test_split_address_refuses_junk(address: str) -> None:
+    with pytest.raises(ValueError):
+        transfer.split_address(address)
