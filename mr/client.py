@@ -16,6 +16,7 @@ The client finds the active master through ZooKeeper, and finds it again when a 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,8 +133,10 @@ class MrClient:
             input_format=job.input_format,
             max_attempts=max_attempts,
             speculation=speculation,
+            # Makes Submit safe to resend: a master that dies mid-call may have made the job.
+            submission_id=uuid.uuid4().hex,
         )
-        reply = self.call("Submit", mr_pb2.SubmitRequest(spec=spec, code=code), idempotent=False)
+        reply = self.call("Submit", mr_pb2.SubmitRequest(spec=spec, code=code))
         return str(reply.job_id)
 
     def status(self, job_id: str, wait_seconds: float = 0.0) -> mr_pb2.JobStatus:

@@ -57,6 +57,7 @@ class JobSpec:
     max_attempts: int
     speculation: bool
     code_path: str
+    submission_id: str = ""  # the client's: a resent Submit must not make a second job
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,19 @@ class Scheduler:
         return records
 
     # ---- jobs ----
+    def submitted_as(self, submission_id: str) -> Job | None:
+        """The job a client's earlier Submit with this id created, if any."""
+        if not submission_id:
+            return None
+        return next((j for j in self.jobs.values() if j.spec.submission_id == submission_id), None)
+
     def submit(self, spec: JobSpec, splits: Iterable[MapSplit], now: float) -> Job:
+        """Add a job; a spec whose submission id is known gets the job made for it then."""
         if spec.job_id in self.jobs:
             raise ValueError(f"job {spec.job_id} exists")
+        earlier = self.submitted_as(spec.submission_id)
+        if earlier is not None:
+            return earlier
         maps = [
             Task(spec.job_id, task_id(MAP, i), MAP, i, split=split)
             for i, split in enumerate(splits)

@@ -215,6 +215,11 @@ class MasterCore:
             raise SubmitError("the number of reducers must be >= 1")
         if not request.code:
             raise SubmitError("no job code")
+        # A client whose Submit was cut off (this master's predecessor died) sends it again.
+        earlier = self.call(lambda s, now: s.submitted_as(raw.submission_id))
+        if earlier is not None:
+            logger.info("job %s: its Submit came again; not a new job", earlier.job_id)
+            return earlier.job_id
         if self.gfs.exists(output):
             raise SubmitError(f"output {output} already exists")
         files = self.expand_inputs(list(raw.inputs))
@@ -239,9 +244,16 @@ class MasterCore:
             # The cluster's [mr] speculation = false holds for every client, the API too.
             speculation=raw.speculation and self.config.mr.speculation,
             code_path=code_path,
+            submission_id=raw.submission_id,
         )
         # The job's record reaches ZooKeeper under the lock, before the client hears its id.
-        self.call(lambda s, now: s.submit(spec, splits, now))
+        job = self.call(lambda s, now: s.submit(spec, splits, now))
+        if job.job_id != job_id:  # the same Submit, twice at once: keep the first job
+            try:
+                self.gfs.delete(job_dir(job_id), recursive=True)
+            except GfsError as exc:
+                logger.warning("could not remove %s: %s", job_dir(job_id), exc)
+            return job.job_id
         logger.info(
             "job %s (%s) submitted: %d input files, %d maps, %d reduces -> %s",
             job_id,

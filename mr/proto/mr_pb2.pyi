@@ -11,7 +11,7 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "name", "inputs", "output", "reducers", "params", "input_format", "max_attempts", "speculation", "code_path")
+    __slots__ = ("job_id", "name", "inputs", "output", "reducers", "params", "input_format", "max_attempts", "speculation", "code_path", "submission_id")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +29,7 @@ class JobSpec(_message.Message):
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     SPECULATION_FIELD_NUMBER: _ClassVar[int]
     CODE_PATH_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     name: str
     inputs: _containers.RepeatedScalarFieldContainer[str]
@@ -39,7 +40,8 @@ class JobSpec(_message.Message):
     max_attempts: int
     speculation: bool
     code_path: str
-    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., output: _Optional[str] = ..., reducers: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., input_format: _Optional[str] = ..., max_attempts: _Optional[int] = ..., speculation: _Optional[bool] = ..., code_path: _Optional[str] = ...) -> None: ...
+    submission_id: str
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., output: _Optional[str] = ..., reducers: _Optional[int] = ..., params: _Optional[_Mapping[str, str]] = ..., input_format: _Optional[str] = ..., max_attempts: _Optional[int] = ..., speculation: _Optional[bool] = ..., code_path: _Optional[str] = ..., submission_id: _Optional[str] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ("spec", "code")

@@ -301,6 +301,42 @@ def test_active_master_killed(cluster_factory, job_file: Path, phase: str) -> No
     print(f"{new} took over from {old} in {took:.1f}s (session timeout {session}s)")
 
 
+def test_submit_resent_after_a_failover_is_one_job(cluster_factory, job_file: Path) -> None:
+    """A Submit whose reply died with its master is sent again to the successor (as the
+    client does on UNAVAILABLE): it finds the job the first one created, which runs once."""
+    from mr.client import MrClient
+    from mr.job import dumps_job, load_job_file
+    from mr.jobcli import job_params
+    from mr.proto import mr_pb2
+
+    cluster = cluster_factory(mr=MR_HA, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster)
+    job = load_job_file(job_file)
+    params = job_params(job, cluster.dir, ["/in"], 2, {"x": "1"})
+    spec = mr_pb2.JobSpec(
+        name="resent",
+        inputs=["/in"],
+        output="/out",
+        reducers=2,
+        params=params,
+        input_format=job.input_format,
+        speculation=True,
+        submission_id="resent-after-failover",
+    )
+    request = mr_pb2.SubmitRequest(spec=spec, code=dumps_job(job))
+    with MrClient(cluster.dir) as client:
+        first = client.call("Submit", request).job_id
+        old = active_master(cluster)
+        assert old
+        cluster.kill("master")
+        wait_new_active(cluster, old, cluster.config.zookeeper.session_timeout + 15)
+        assert client.call("Submit", request).job_id == first
+        final = client.wait(first)
+        assert final.state == "SUCCEEDED", final.error
+        assert [j.job_id for j in client.jobs()] == [first]
+    assert output_counts(cluster, "/out") == wordcount_reference(files)
+
+
 def test_paused_master_is_fenced_and_steps_down(cluster_factory, job_file: Path) -> None:
     cluster = cluster_factory(mr=MR_HA, gfs={"chunk_size": CHUNK})
     files = put_input(cluster)

@@ -143,6 +143,18 @@ def test_fifo_between_jobs() -> None:
     assert sim.s.jobs["b"].state == PENDING
 
 
+def test_a_resent_submit_gets_the_job_made_for_it() -> None:
+    sim = Sim(workers=1, slots=1)
+    first = sim.s.submit(JobSpec(**{**spec("a").__dict__, "submission_id": "k1"}), [], sim.now)
+    again = JobSpec(**{**spec("b").__dict__, "submission_id": "k1"})
+    assert sim.s.submitted_as("k1") is first
+    assert sim.s.submit(again, splits(3), sim.now) is first  # no job "b"
+    other = sim.s.submit(JobSpec(**{**spec("c").__dict__, "submission_id": "k2"}), [], sim.now)
+    plain = [sim.s.submit(spec(name), [], sim.now) for name in ("d", "e")]  # no id: all new
+    assert list(sim.s.jobs) == ["a", "c", "d", "e"] and other.job_id == "c"
+    assert sim.s.submitted_as("") is None and plain[0] is not plain[1]
+
+
 def test_failed_attempt_is_retried_on_another_worker_then_job_fails() -> None:
     sim = Sim(workers=2, slots=1)
     job = sim.s.submit(spec(reducers=1, max_attempts=3), splits(1, lambda i: ("host-0",)), 0)
