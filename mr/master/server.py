@@ -10,6 +10,8 @@ path in one atomic namespace operation: the output appears complete or not at al
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import secrets
 import threading
@@ -43,6 +45,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SYSTEM_DIR = "/.mr/jobs"
+SPLITS_FILE = "splits.json"  # beside job.pkl: the job's map splits, in task order
 MAX_STATUS_WAIT = 1.0  # seconds a Status long poll may hold a server thread
 
 
@@ -153,8 +156,7 @@ class MasterCore:
                         job.submitted = stored.submitted
                         self.scheduler.end_job(job, SUCCEEDED, now)
                     continue
-                files = self.expand_inputs(list(spec.inputs))
-                splits = self.splits(files, spec.input_format)
+                splits = self.stored_splits(spec)
                 committed = [
                     int(e.path.rsplit("-", 1)[1])
                     for e in self.gfs.ls(staged)
@@ -183,6 +185,19 @@ class MasterCore:
                 len(committed),
                 spec.reducers,
             )
+
+    def stored_splits(self, spec: JobSpec) -> list[MapSplit]:
+        """The splits the job was submitted with. Finished maps are recorded by task index,
+        so they must be the same list: inputs expanded again could have gained or lost a
+        file since, and credit a finished map to another split."""
+        raw = self.gfs.read_bytes(f"{job_dir(spec.job_id)}/{SPLITS_FILE}")
+        try:
+            return [
+                MapSplit(s["path"], int(s["offset"]), int(s["length"]), tuple(s["hosts"]))
+                for s in json.loads(raw)
+            ]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise GfsError(f"unreadable {SPLITS_FILE} of job {spec.job_id}: {exc}") from None
 
     # ---- submit ----
     def expand_inputs(self, inputs: list[str]) -> list[str]:
@@ -231,6 +246,11 @@ class MasterCore:
         self.gfs.mkdir(f"{job_dir(job_id)}/output", parents=True)
         writer = self.gfs.create(code_path)
         writer.write(request.code)
+        writer.close()
+        # A successor master resumes the job on exactly these splits (see stored_splits).
+        listed = [dataclasses.asdict(split) for split in splits]
+        writer = self.gfs.create(f"{job_dir(job_id)}/{SPLITS_FILE}")
+        writer.write(json.dumps(listed).encode())
         writer.close()
         spec = JobSpec(
             job_id=job_id,

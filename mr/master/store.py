@@ -2,6 +2,7 @@
 
     <root>/mr/jobs/<job_id>               JSON: the job spec, state, submit time, error
     <root>/mr/jobs/<job_id>/maps/<task>   JSON: {"attempt", "worker"} of a finished map
+                                          (deleted once the job has ended)
 
 Reduce commits need no record: a committed reduce is a part file in the job's staged
 output directory in GFS, and the job's commit is the output directory itself.
@@ -19,7 +20,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
 from gfs import zk
-from mr.master.scheduler import Job, JobSpec
+from mr.master.scheduler import TERMINAL, Job, JobSpec
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,12 @@ class JobStore:
                 self.client.create(path, data)
             except NodeExistsError:
                 self.client.set(path, data)
+        if job.state in TERMINAL:
+            # An ended job is resumed by nobody: its map records would only slow a takeover.
+            try:
+                self.client.delete(f"{path}/maps", recursive=True)
+            except NoNodeError:
+                pass
 
     def map_done(self, job_id: str, task: str, attempt: int, worker: str) -> None:
         path = f"{self._job_path(job_id)}/maps/{task}"

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import wordcount_reference
 
+from gfs import zk
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = sorted((ROOT / "data" / "sample").glob("*.txt"))
 CHUNK = 64 * 1024
@@ -335,6 +337,40 @@ def test_submit_resent_after_a_failover_is_one_job(cluster_factory, job_file: Pa
         assert final.state == "SUCCEEDED", final.error
         assert [j.job_id for j in client.jobs()] == [first]
     assert output_counts(cluster, "/out") == wordcount_reference(files)
+
+
+def test_failover_resumes_on_the_splits_of_the_submit(cluster_factory, job_file: Path) -> None:
+    """A file added to the input directory mid-job is not part of the job, and a failover
+    does not make it one: the new master resumes on the splits the job was submitted with,
+    so every finished map stays credited to its own split."""
+    cluster = cluster_factory(mr=MR_HA, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster)
+    proc = start_submit(cluster, job_file, "/out", "delay=0.003")
+    status = wait_for(cluster, lambda s: s["maps"]["done"] >= 1 and running_on(s, "m-"), "maps")
+    root = str(cluster.info.get("zk_root") or "/minimr")
+    maps_record = zk.znode(root, f"mr/jobs/{status['job_id']}/maps")
+    zk_client = zk.connect(cluster.zk_hosts, cluster.secret)
+    try:
+        assert zk_client.exists(maps_record)  # the finished maps a successor must know
+        # Named to sort first: inputs listed again would shift every split by one task.
+        late = "words that came late\n" * 200
+        cluster.gfs("put", "-", "/in/0-added-late.txt", input=late, check=True)
+        old = active_master(cluster)
+        assert old
+        cluster.kill("master")
+        wait_new_active(cluster, old, cluster.config.zookeeper.session_timeout + 15)
+        code, final, err = finish(proc)
+        assert code == 0, err
+        assert final["state"] == "SUCCEEDED"
+        assert any("resumed by a new master" in e for e in final["events"])
+        assert output_counts(cluster, "/out") == wordcount_reference(files)
+        # An ended job's map records are dropped; its own record stays.
+        cluster.wait_until(
+            lambda: not zk_client.exists(maps_record), 15, "the map records to be deleted"
+        )
+        assert zk_client.exists(maps_record.rsplit("/", 1)[0])
+    finally:
+        zk.close(zk_client)
 
 
 def test_paused_master_is_fenced_and_steps_down(cluster_factory, job_file: Path) -> None:
