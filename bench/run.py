@@ -6,7 +6,8 @@
 
 Environment defaults: BENCH_MB, BENCH_OUT, BENCH_RUNS, BENCH_QUICK=1, BENCH_PROFILE=1.
 
-In one run, on a fresh local cluster in OUT/cluster (1 master, 3 workers with 2 slots each,
+In one run, on a fresh local cluster in OUT/cluster (1 master, 3 workers with 2 slots each
+and at most one running attempt per CPU unless --no-cpu-cap,
 4 datanodes, replication 3, 64 MiB chunks; ZooKeeper as `mr cluster start` finds it):
   1. the word-count corpus (bench/gen_corpus.py, fixed seed, --mb MiB) and the sort records
      (bench/gen_records.py, fixed seed, --sort-mb MiB) are generated into OUT (kept for the
@@ -78,6 +79,7 @@ datanodes = 4
 masters = 1
 workers = 3
 slots = 2
+cap_to_cpus = {cap}
 """
 
 
@@ -320,8 +322,9 @@ def md_table(rows: list[list[str]], header: list[str]) -> str:
 
 
 class Cluster:
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, cpu_cap: bool = True) -> None:
         self.dir = out / "cluster"
+        self.cpu_cap = cpu_cap
         self.config = out / "bench-cluster.toml"
         self.env = {**os.environ, "MR_CLUSTER": str(self.dir)}
         self.started = False
@@ -337,7 +340,8 @@ class Cluster:
             log("stopping a cluster left from an earlier run")
             run(self.mr("cluster", "stop"), self.env, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
-        self.config.write_text(CONFIG.format(dir=self.dir))
+        cap = "true" if self.cpu_cap else "false"
+        self.config.write_text(CONFIG.format(dir=self.dir, cap=cap))
         self.started = True  # a failed start may leave processes: stop them in any case
         start = time.perf_counter()
         run(self.mr("cluster", "start", "--config", str(self.config)), self.env)
@@ -567,6 +571,7 @@ class Params:
     strict: bool
     pyc_cache: bool
     only: frozenset[str] = frozenset(SECTIONS)
+    cpu_cap: bool = True
 
 
 def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
@@ -1110,6 +1115,7 @@ def report(p: Params, res: Results, facts: dict[str, str], started: float) -> st
         "times, in interleaved rounds, with a warm page cache; the median counts. "
         "MB/s: 10**6 bytes per second of input. × ref: median wall time over the "
         "section's reference (`ref`). The cluster: 1 master, 3 workers × 2 slots, "
+        f"{'at most one running attempt per CPU (`[mr] cap_to_cpus`), ' if p.cpu_cap else ''}"
         "4 datanodes, replication 3, 64 MiB chunks, all on this machine with ZooKeeper.",
         "",
         "Machine: " + "; ".join(f"{k} {v}" for k, v in facts.items()) + ".",
@@ -1163,6 +1169,11 @@ def parse_args(argv: list[str] | None) -> Params:
         action="store_true",
         help="keep PYTHONDONTWRITEBYTECODE as it is (default: cache bytecode in OUT/pycache)",
     )
+    ap.add_argument(
+        "--no-cpu-cap",
+        action="store_true",
+        help="run the cluster with [mr] cap_to_cpus = false (6 slots on the machine's cores)",
+    )
     a = ap.parse_args(argv)
     if a.mb is None:
         a.mb = int(env.get("BENCH_MB", 16 if a.quick else 256))
@@ -1193,6 +1204,7 @@ def parse_args(argv: list[str] | None) -> Params:
         strict=a.strict,
         pyc_cache=not a.no_pyc_cache,
         only=only,
+        cpu_cap=not a.no_cpu_cap,
     )
 
 
@@ -1214,7 +1226,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _interrupt)
     corpus = generate("gen_corpus.py", p.mb, p.out / f"corpus-{p.mb}mb.txt", 4096)
     records = generate("gen_records.py", p.sort_mb, p.out / f"records-{p.sort_mb}mb.txt", 100)
-    cl = Cluster(p.out)
+    cl = Cluster(p.out, cpu_cap=p.cpu_cap)
     mem_wc: list[int] = []
     memory_sort: list[int] = []
     try:

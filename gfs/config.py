@@ -50,6 +50,9 @@ class MrSection:
     speculation: bool = True
     dead_after: float = 10.0  # seconds without a heartbeat
     slots: int = 2  # concurrent task attempts per worker
+    # true: the attempts running at once on one machine (all its workers together) never
+    # exceed its CPUs, as Spark's local[N] runs N tasks; false: only `slots` per worker
+    cap_to_cpus: bool = False
     heartbeat_interval: float = 0.2  # seconds; a worker also beats at once when a task ends
     task_memory_bytes: int = 256 * 1024 * 1024  # a task's in-memory buffers before it spills
     task_timeout: float = 600.0  # seconds without progress before an attempt is killed

@@ -177,6 +177,8 @@ class Worker:
     last_seen: float
     alive: bool = True
     told_to_drop: set[str] = field(default_factory=set)
+    machine: str = ""  # workers on one machine share its CPUs (see cap_to_cpus)
+    cpus: int = 0  # 0: unknown, never capped
 
 
 @dataclass(frozen=True)
@@ -227,10 +229,18 @@ def task_id(kind: str, index: int) -> str:
 
 class Scheduler:
     def __init__(
-        self, *, dead_after: float, assign_grace: float = 5.0, task_timeout: float = 600.0
+        self,
+        *,
+        dead_after: float,
+        assign_grace: float = 5.0,
+        task_timeout: float = 600.0,
+        cap_to_cpus: bool = False,
     ) -> None:
         self.dead_after = dead_after
         self.task_timeout = task_timeout
+        # Never more attempts running on a machine than it has CPUs: CPU-bound attempts
+        # that share cores take longer in all (cache misses, switches) than in turn.
+        self.cap_to_cpus = cap_to_cpus
         # An assignment the worker never lists as running within this time was lost on the
         # way (a reply that never arrived); the task is then given out again.
         self.assign_grace = assign_grace
@@ -307,8 +317,11 @@ class Scheduler:
         incarnation: str,
         now: float,
         held: Iterable[AttemptRef] = (),
+        machine: str = "",
+        cpus: int = 0,
     ) -> None:
-        """A worker (re)joins. `held`: finished map outputs it still has on disk."""
+        """A worker (re)joins. `held`: finished map outputs it still has on disk; `machine`
+        and `cpus`: where it runs, for cap_to_cpus."""
         old = self.workers.get(name)
         if old is not None and old.incarnation == RESTORED:
             # We took over from another master: keep the map outputs this worker still has.
@@ -323,7 +336,9 @@ class Scheduler:
                             self._reexecute_map(job, task, now, f"{name} no longer has it")
         elif old is not None and old.incarnation != incarnation and old.alive:
             self._lose_worker(old, now, "restarted")
-        self.workers[name] = Worker(name, address, host, slots, incarnation, now)
+        self.workers[name] = Worker(
+            name, address, host, slots, incarnation, now, machine=machine, cpus=cpus
+        )
 
     def restore_job(
         self,
@@ -459,7 +474,10 @@ class Scheduler:
                 self._requeue(task)
 
         busy = sum(1 for a in mine.values() if a.state == RUNNING)
-        for _ in range(max(0, worker.slots - busy)):
+        free = worker.slots - busy
+        if self.cap_to_cpus and worker.cpus:
+            free = min(free, worker.cpus - self._running_on(worker.machine))
+        for _ in range(max(0, free)):
             picked = self._pick(worker, now)
             if picked is None:
                 break
@@ -471,6 +489,18 @@ class Scheduler:
                 worker.told_to_drop.add(job.job_id)
                 result.drop_jobs.append(job.job_id)
         return result
+
+    def _running_on(self, machine: str) -> int:
+        """Attempts running on every worker of `machine`."""
+        names = {w.name for w in self.workers.values() if w.machine == machine and w.alive}
+        return sum(
+            1
+            for job in self.jobs.values()
+            if job.state not in TERMINAL
+            for task in job.tasks()
+            for a in task.attempts
+            if a.state == RUNNING and a.worker in names
+        )
 
     def _locations(self, job: Job, reducer: AttemptRef) -> Locations:
         maps = []

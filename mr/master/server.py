@@ -83,7 +83,9 @@ class MasterCore:
         self.store = store
         self.lock = threading.Lock()
         self.scheduler = Scheduler(
-            dead_after=config.mr.dead_after, task_timeout=config.mr.task_timeout
+            dead_after=config.mr.dead_after,
+            task_timeout=config.mr.task_timeout,
+            cap_to_cpus=config.mr.cap_to_cpus,
         )
         self.active = threading.Event()
         self.cleaned: set[str] = set()  # finished jobs whose /.mr/jobs/<id> is gone
@@ -518,14 +520,18 @@ class MasterService(mr_pb2_grpc.MasterServicer):
                     request.incarnation,
                     now,
                     held,
+                    machine=request.machine,
+                    cpus=request.cpus,
                 )
             )
             logger.info(
-                "%s registered at %s (host %s, %d slots)",
+                "%s registered at %s (host %s, %d slots; machine %s, %d CPUs)",
                 request.worker,
                 request.address,
                 request.host,
                 request.slots,
+                request.machine or "?",
+                request.cpus,
             )
             return mr_pb2.RegisterReply(epoch=self.core.epoch)
 

@@ -145,7 +145,7 @@ class JobsReply(_message.Message):
     def __init__(self, jobs: _Optional[_Iterable[_Union[JobStatus, _Mapping]]] = ...) -> None: ...
 
 class RegisterRequest(_message.Message):
-    __slots__ = ("worker", "address", "host", "slots", "python_version", "incarnation", "held")
+    __slots__ = ("worker", "address", "host", "slots", "python_version", "incarnation", "held", "machine", "cpus")
     WORKER_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
@@ -153,6 +153,8 @@ class RegisterRequest(_message.Message):
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     INCARNATION_FIELD_NUMBER: _ClassVar[int]
     HELD_FIELD_NUMBER: _ClassVar[int]
+    MACHINE_FIELD_NUMBER: _ClassVar[int]
+    CPUS_FIELD_NUMBER: _ClassVar[int]
     worker: str
     address: str
     host: str
@@ -160,7 +162,9 @@ class RegisterRequest(_message.Message):
     python_version: str
     incarnation: str
     held: _containers.RepeatedCompositeFieldContainer[AttemptRef]
-    def __init__(self, worker: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., slots: _Optional[int] = ..., python_version: _Optional[str] = ..., incarnation: _Optional[str] = ..., held: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ...) -> None: ...
+    machine: str
+    cpus: int
+    def __init__(self, worker: _Optional[str] = ..., address: _Optional[str] = ..., host: _Optional[str] = ..., slots: _Optional[int] = ..., python_version: _Optional[str] = ..., incarnation: _Optional[str] = ..., held: _Optional[_Iterable[_Union[AttemptRef, _Mapping]]] = ..., machine: _Optional[str] = ..., cpus: _Optional[int] = ...) -> None: ...
 
 class RegisterReply(_message.Message):
     __slots__ = ("epoch", "error")

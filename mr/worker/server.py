@@ -18,6 +18,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
+import socket
 import threading
 import time
 import uuid
@@ -159,6 +160,8 @@ class WorkerDaemon:
                 slots=self.config.mr.slots,
                 python_version=python_version(),
                 incarnation=self.incarnation,
+                machine=socket.gethostname(),
+                cpus=len(os.sched_getaffinity(0)),
                 held=[
                     mr_pb2.AttemptRef(job_id=j, task=t, attempt=a) for j, t, a in sorted(self.held)
                 ],

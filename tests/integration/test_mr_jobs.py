@@ -294,6 +294,36 @@ def test_reduces_run_in_parallel(mr_cluster, tmp_path: Path) -> None:
     )
 
 
+def test_cap_to_cpus_bounds_attempts_running_at_once(cluster_factory) -> None:
+    """[mr] cap_to_cpus: the three workers share this machine, so at most one attempt per
+    CPU runs at once, whatever their 6 slots (the master's own start and end times)."""
+    import os
+
+    cluster = cluster_factory(mr={**MR, "cap_to_cpus": True}, gfs={"chunk_size": CHUNK})
+    files = put_samples(cluster, count=2)
+    status = json.loads(
+        submit(cluster, WORDCOUNT, "--input", "/in", "--output", "/o", "--reducers", "2").stdout
+    )
+    assert status["state"] == "SUCCEEDED"
+    edges = sorted(
+        (t, step) for a in status["attempts"] for t, step in ((a["start"], 1), (a["end"], -1))
+    )  # at equal times an end (-1) sorts first: a freed CPU is taken at once
+    running = peak = 0
+    for _t, step in edges:
+        running += step
+        peak = max(peak, running)
+    cpus = len(os.sched_getaffinity(0))
+    assert 1 <= peak <= min(cpus, 6), (peak, cpus)
+    client = cluster.client()
+    got = {}
+    for entry in client.ls("/o"):
+        if entry.path.rsplit("/", 1)[1].startswith("part-"):
+            for line in client.read_bytes(entry.path).decode().splitlines():
+                key, _, value = line.partition("\t")
+                got[key] = int(value)
+    assert got == wordcount_reference(files)
+
+
 def test_every_map_data_local_when_every_host_has_every_chunk(cluster_factory) -> None:
     cluster = cluster_factory(mr=MR, gfs={"chunk_size": CHUNK, "datanodes": 3})
     put_samples(cluster, count=2)

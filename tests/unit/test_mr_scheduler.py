@@ -401,3 +401,52 @@ def test_job_published_before_the_last_reduce_reports_its_end() -> None:
     states = {a.ref.task: a.state for t in job.tasks() for a in t.attempts}
     assert set(states.values()) == {SUCCEEDED}
     assert job.counters.get("killed_attempts", 0) == 0
+
+
+def _capped_sim(cap: bool) -> Sim:
+    """Three workers with 2 slots each: two share a 2-CPU machine, one has its own."""
+    sim = Sim(workers=0)
+    sim.s = Scheduler(dead_after=DEAD_AFTER, cap_to_cpus=cap)
+    for name, machine in (("worker-0", "box"), ("worker-1", "box"), ("worker-2", "other")):
+        sim.s.register(name, f"addr-{name}", name, 2, "a", sim.now, machine=machine, cpus=2)
+        sim.running[name] = {}
+    return sim
+
+
+def test_cap_to_cpus_shares_a_machines_cpus_between_its_workers() -> None:
+    sim = _capped_sim(cap=True)
+    sim.s.submit(spec("j", reducers=1), splits(8, host_of=lambda i: ()), sim.now)
+    for name in ("worker-0", "worker-1", "worker-2"):
+        sim.beat(name)
+    on_box = len(sim.running["worker-0"]) + len(sim.running["worker-1"])
+    assert (len(sim.running["worker-0"]), on_box, len(sim.running["worker-2"])) == (2, 2, 2)
+    # A finished attempt frees a CPU of its machine: the next attempt takes it at once.
+    sim.finish("worker-0", next(iter(sim.running["worker-0"])))
+    sim.beat("worker-1")
+    assert (len(sim.running["worker-0"]), len(sim.running["worker-1"])) == (2, 0)
+    # A dead worker's attempts no longer count against its machine.
+    sim.now += DEAD_AFTER + 1
+    sim.beat("worker-1")
+    sim.beat("worker-2")
+    sim.s.tick(sim.now)
+    assert not sim.s.workers["worker-0"].alive
+    sim.beat("worker-1")
+    assert len(sim.running["worker-1"]) == 2
+    sim.run_to_end("j")
+
+
+def test_without_the_cap_or_the_cpu_count_slots_alone_count() -> None:
+    sim = _capped_sim(cap=False)
+    sim.s.submit(spec("j", reducers=1), splits(8, host_of=lambda i: ()), sim.now)
+    for name in ("worker-0", "worker-1", "worker-2"):
+        sim.beat(name)
+    assert [len(sim.running[n]) for n in ("worker-0", "worker-1", "worker-2")] == [2, 2, 2]
+    unknown = Sim(workers=0)
+    unknown.s = Scheduler(dead_after=DEAD_AFTER, cap_to_cpus=True)
+    for name in ("worker-0", "worker-1"):
+        unknown.s.register(name, f"addr-{name}", name, 2, "a", unknown.now, machine="box")
+        unknown.running[name] = {}
+    unknown.s.submit(spec("j", reducers=1), splits(8, host_of=lambda i: ()), unknown.now)
+    for name in ("worker-0", "worker-1"):
+        unknown.beat(name)
+    assert [len(unknown.running[n]) for n in ("worker-0", "worker-1")] == [2, 2]  # cpus 0
