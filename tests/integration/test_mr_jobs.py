@@ -358,3 +358,25 @@ def test_python_api_with_lambdas_and_closures(mr_cluster) -> None:
     pairs = check_parts(read_parts(mr_cluster, "/py"), 2)
     assert {k: int(v) for k, v in pairs} == expected
     assert result.counters["reduce_output_records"] == len(expected)
+
+
+def test_a_worker_of_another_python_is_refused_at_registration(mr_cluster) -> None:
+    """Job code is pickled for one Python major.minor: the master says so to a worker that
+    runs another one (whose log then says why it gets no work), and gives it no epoch."""
+    from gfs import rpc
+    from mr.proto import mr_pb2, mr_pb2_grpc
+
+    with rpc.channel(mr_cluster.address("master-0"), mr_cluster.secret) as channel:
+        reply = mr_pb2_grpc.MasterStub(channel).Register(
+            mr_pb2.RegisterRequest(
+                worker="worker-py27",
+                address="127.0.0.1:1",
+                host="h",
+                slots=1,
+                python_version="2.7",
+                incarnation="x",
+            ),
+            timeout=30,
+        )
+    assert "worker runs Python 2.7" in reply.error and "pickled" in reply.error
+    assert reply.epoch == 0  # no epoch: it is not one of the master's workers

@@ -450,3 +450,69 @@ def test_without_the_cap_or_the_cpu_count_slots_alone_count() -> None:
     for name in ("worker-0", "worker-1"):
         unknown.beat(name)
     assert [len(unknown.running[n]) for n in ("worker-0", "worker-1")] == [2, 2]  # cpus 0
+
+
+def _restored(held_by_worker_0: bool) -> tuple[Sim, AttemptRef]:
+    """A new master's view: maps m-00000 (on worker-0) and m-00001 (on worker-1) finished and
+    reduce 0 committed under the old master; the workers then register again."""
+    sim = Sim(workers=0)
+    job = sim.s.restore_job(
+        spec("j", reducers=2),
+        splits(3),
+        state=RUNNING,
+        submitted=-5.0,
+        done_maps={"m-00000": (1, "worker-0"), "m-00001": (2, "worker-1")},
+        committed_reduces=[0],
+        now=sim.now,
+    )
+    assert [t.state for t in job.maps] == [DONE, DONE, PENDING]
+    assert [t.state for t in job.reduces] == [DONE, PENDING]
+    ref0 = AttemptRef("j", "m-00000", 1)
+    held = [ref0] if held_by_worker_0 else []
+    sim.s.register("worker-0", "addr-0", "host-0", 2, "a", sim.now, held)
+    sim.running["worker-0"] = {}
+    sim.s.register("worker-1", "addr-1", "host-1", 2, "a", sim.now, [AttemptRef("j", "m-00001", 2)])
+    sim.running["worker-1"] = {}
+    return sim, ref0
+
+
+def test_restored_job_runs_only_what_is_left() -> None:
+    sim, _ref0 = _restored(held_by_worker_0=True)
+    given = {a.task.task_id for name in ("worker-0", "worker-1") for a in sim.beat(name).assign}
+    # The held outputs and the committed reduce stay done; reduce 1 starts with the last map.
+    assert given == {"m-00002", "r-00001"}
+    sim.run_to_end("j")
+    job = sim.s.jobs["j"]
+    assert [len(t.attempts) for t in job.reduces] == [0, 1]  # reduce 0 never ran again
+    assert job.task("m-00000").winner.ref == AttemptRef("j", "m-00000", 1)
+
+
+def test_restored_worker_without_its_outputs_has_those_maps_redone() -> None:
+    sim, ref0 = _restored(held_by_worker_0=False)
+    job = sim.s.jobs["j"]
+    assert job.task("m-00000").state == PENDING  # worker-0 lost it (a restart, a new disk)
+    assert job.task("m-00001").state == DONE
+    given = {a.task.task_id for name in ("worker-0", "worker-1") for a in sim.beat(name).assign}
+    assert given == {"m-00000", "m-00002", "r-00001"}
+    sim.run_to_end("j")
+    assert job.task("m-00000").winner.ref != ref0
+
+
+def test_restored_worker_that_never_returns_has_its_maps_redone() -> None:
+    sim = Sim(workers=0)
+    sim.s.restore_job(
+        spec("j", reducers=1),
+        splits(2),
+        state=RUNNING,
+        submitted=0.0,
+        done_maps={"m-00000": (1, "worker-gone")},
+        committed_reduces=[],
+        now=sim.now,
+    )
+    sim.add_worker("worker-0", "host-0")
+    assert {a.task.task_id for a in sim.beat("worker-0").assign} == {"m-00001", "r-00000"}
+    sim.now += DEAD_AFTER + 1
+    sim.beat("worker-0")
+    sim.s.tick(sim.now)
+    assert sim.s.jobs["j"].task("m-00000").state == PENDING
+    sim.run_to_end("j")
