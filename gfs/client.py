@@ -720,9 +720,11 @@ class GfsClient:
             for data in frames:
                 sink.put(data)
                 written += len(data)
-        finally:
-            frames.close()  # cancels a stream still open
-            sink.close()  # what was received is written, even when reading failed
+        except BaseException:
+            frames.close()  # closes a connection still open
+            sink.drain()  # what was received is written; the error that stopped us is raised
+            raise
+        sink.close()  # re-raises a write error
         return written
 
     def read_bytes(self, path: str) -> bytes:

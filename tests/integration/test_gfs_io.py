@@ -187,6 +187,33 @@ def test_cat_reports_a_failing_writer_and_the_client_stays_usable(
         assert client.read_bytes("/f") == data
 
 
+def test_cat_reports_the_read_error_when_the_writer_also_failed(
+    cluster: RunningCluster, tmp_path: Path
+) -> None:
+    """The last chunk is unreadable and the writer fails on the last piece before it: the
+    read error is what `cat` raises, not the write error it would otherwise be masked by."""
+    stored(cluster, tmp_path)
+
+    class FailsOnLastGoodPiece(io.RawIOBase):
+        def __init__(self) -> None:
+            self.taken = 0
+
+        def write(self, b: Any) -> int:
+            self.taken += len(b)
+            if self.taken >= 2 * CHUNK:
+                raise OSError(28, "No space left on device")
+            return len(b)
+
+    with cluster.client() as client:
+        _status, chunks = client.stat("/f")
+        for replica in chunks[2].replicas:
+            corrupt(cluster, replica.datanode, chunks[2].hex, 100)
+        sink = FailsOnLastGoodPiece()
+        with pytest.raises(errors.DataUnavailable):
+            client.cat("/f", sink)  # type: ignore[arg-type]
+        assert sink.taken == 2 * CHUNK
+
+
 def test_cat_into_a_closed_pipe_stops_quietly(cluster: RunningCluster, tmp_path: Path) -> None:
     """`gfs cat big | head -c 10`: the writing thread hits EPIPE, the command stops."""
     data = stored(cluster, tmp_path)
