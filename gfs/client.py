@@ -53,6 +53,7 @@ ZK_CONNECT_SECONDS = 5.0
 SPOOL_BYTES = 4 * 1024 * 1024  # a chunk buffer spills to a temp file beyond this
 MIN_BYTES_PER_SECOND = 1024 * 1024  # stream deadlines allow at least this rate
 PIPELINE_ATTEMPTS = 5  # pipelines tried per chunk before a write gives up
+BUSY_WAITS = 12  # backoffs (0.1 s doubling to 1 s: about 10 s) a read gives busy datanodes
 RETIRED_CHANNELS = 16  # replaced channels kept open for calls still using them
 # UNAVAILABLE with these details means the request never reached the server.
 _NOT_SENT_MARKERS = ("failed to connect", "connection refused")
@@ -777,18 +778,20 @@ class GfsClient:
         hexid = chunk.hex
         position = lo
         candidates = list(chunk.replicas)
-        failed: set[tuple[str, str]] = set()
-        progress_retries: dict[tuple[str, str], int] = {}
+        # Replicas by (datanode, gRPC address, data port): a restarted datanode comes back
+        # with a new data port, and is worth asking again.
+        failed: set[tuple[str, str, str]] = set()
+        busy_waits = 0
         errors_seen: list[str] = []
         wait_until = 0.0  # set when the namenode first knows no replica
         delay = 0.2
-        remote_only: set[tuple[str, str]] = set()  # local file unusable: ask the datanode
+        remote_only: set[tuple[str, str, str]] = set()  # local file unusable: ask the datanode
         while position < hi:
             if not candidates:
                 # Locations may be stale (a restarted datanode may have a new address, a
                 # restarted namenode learns locations from heartbeats): ask again.
                 fresh = self._fresh_chunk(path, chunk.handle)
-                candidates = [r for r in fresh.replicas if (r.datanode, r.address) not in failed]
+                candidates = [r for r in fresh.replicas if _replica_key(r) not in failed]
                 if candidates:
                     continue
                 now = time.monotonic()
@@ -805,7 +808,7 @@ class GfsClient:
                 delay = min(delay * 2, 2.0)
                 continue
             replica = candidates.pop(0)
-            key = (replica.datanode, replica.address)
+            key = _replica_key(replica)
             start = position
             local = None if key in remote_only else self._local_replica(replica, chunk.handle)
             source: Iterator[bytes] | None = None
@@ -832,7 +835,16 @@ class GfsClient:
                 continue
             except transfer.TransferError as exc:
                 if exc.code == transfer.Code.UNAUTHENTICATED:
-                    raise errors.GfsError(f"datanode {replica.datanode} refused: {exc}") from None
+                    raise errors.GfsError(
+                        f"datanode {replica.datanode} refused: wrong or missing cluster secret "
+                        f"(UNAUTHENTICATED); check {self._dir.secret_file}"
+                    ) from None
+                if exc.code == transfer.Code.BUSY and busy_waits < BUSY_WAITS:
+                    # Serving too many reads: try the other replicas, then this one again.
+                    busy_waits += 1
+                    time.sleep(min(0.05 * 2**busy_waits, 1.0))
+                    candidates.append(replica)
+                    continue
                 reason = f"{exc.code.name}: {exc}"
                 if exc.code == transfer.Code.DATA_LOSS:
                     self._corrupt_replica(path, chunk.handle, replica.datanode, reason)
@@ -852,11 +864,10 @@ class GfsClient:
                 position,
                 reason,
             )
-            # A replica that was streaming fine (e.g. a slow reader hit the deadline) may
-            # be asked again, a few times; one that failed outright is done for this read.
-            retries = progress_retries.get(key, 0)
-            if position > start and not permanent and retries < 3:
-                progress_retries[key] = retries + 1
+            # A replica that was streaming fine (e.g. it dropped a reader that paused for
+            # longer than its idle timeout) may be asked again: each such round moves the
+            # position on, so this ends. One that failed outright is done for this read.
+            if position > start and not permanent:
                 candidates.append(replica)
             else:
                 failed.add(key)
@@ -907,6 +918,10 @@ class GfsClient:
             f"corrupt replica of chunk {format_handle(handle)} of {path} on {datanode}; "
             "read another replica"
         )
+
+
+def _replica_key(replica: ReplicaInfo) -> tuple[str, str, str]:
+    return (replica.datanode, replica.address, replica.data_address)
 
 
 def _umask() -> int:

@@ -102,9 +102,11 @@ class MrClient:
                 return getattr(stub, method)(request, timeout=CALL_TIMEOUT)
             except grpc.RpcError as exc:
                 code = exc.code()
-                retry = code == grpc.StatusCode.UNAVAILABLE and (
+                retry = (code == grpc.StatusCode.UNAVAILABLE) and (
                     idempotent or "standby" in (exc.details() or "") or _refused(exc)
                 )
+                # A call that took too long may be resent when resending is harmless.
+                retry = retry or (code == grpc.StatusCode.DEADLINE_EXCEEDED and idempotent)
                 if not retry or time.monotonic() > deadline:
                     raise rpc.error_from_rpc(exc, method) from None
                 self.stub = None

@@ -53,7 +53,7 @@ except ImportError:  # optional: zlib's gives identical checksums
 logger = logging.getLogger(__name__)
 
 BLOCK_BYTES = 64 * 1024
-READ_PIECE_BYTES = 1024 * 1024  # a whole number of blocks; also the RPC frame size
+READ_PIECE_BYTES = 1024 * 1024  # a whole number of blocks; also a data transfer piece
 META_MAGIC = b"GFSM"
 META_VERSION = 1
 _META_HEADER = struct.Struct("<4sIQI")  # magic, version, data length, block size

@@ -16,7 +16,8 @@ One request per connection (integers little-endian):
                 ERROR  code u8 | one line of UTF-8; ends the response
 
 The datanode closes the connection after END or ERROR. A client that gets DATA_LOSS reports
-the replica to the namenode and reads another, as it does for gRPC errors.
+the replica to the namenode and reads from another; BUSY (more than MAX_CONNECTIONS reads
+at once) sends it to another replica, then back after a pause.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -40,8 +42,10 @@ MAGIC = b"GFSR"
 VERSION = 1
 MAX_PIECE = READ_PIECE_BYTES
 MAX_SECRET_BYTES = 1024
-IDLE_TIMEOUT = 60.0  # seconds a datanode waits on a silent or stalled client
-MAX_CONNECTIONS = 64  # reads served at once; more are refused with BUSY
+IDLE_TIMEOUT = 60.0  # seconds a datanode waits on a stalled reader
+REQUEST_TIMEOUT = 5.0  # seconds from connecting to a complete request
+MAX_CONNECTIONS = 64  # reads served at once; more are answered BUSY
+MAX_PENDING = 64  # connections beyond those, still sending their request or hearing BUSY
 
 _REQUEST = struct.Struct("<4sBHQQQ")
 _RECORD = struct.Struct("<BI")
@@ -127,8 +131,14 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _recv_exactly(sock: socket.socket, view: memoryview) -> None:
+def _recv_exactly(sock: socket.socket, view: memoryview, deadline: float = 0.0) -> None:
+    """Fill `view` from `sock`; with a `deadline` (time.monotonic()), all of it by then."""
     while len(view):
+        if deadline:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("request not complete in time")
+            sock.settimeout(left)
         got = sock.recv_into(view)
         if got == 0:
             raise ConnectionError("connection closed mid-record")
@@ -184,8 +194,9 @@ def read_remote(
 
 class TransferServer:
     """Serves chunk reads of a ChunkStore on a TCP port: an accept thread and a thread per
-    connection (at most `max_connections`). Bound at construction, so `address` is known
-    before start(); stop() closes the port and every open connection."""
+    connection. At most `max_connections` reads are served at once; a request beyond that
+    is read, then answered BUSY. Bound at construction, so `address` is known before
+    start(); stop() closes the port and every open connection."""
 
     def __init__(
         self,
@@ -197,6 +208,7 @@ class TransferServer:
         advertise_host: str,
         transfers: Callable[[], AbstractContextManager[None]],
         idle_timeout: float = IDLE_TIMEOUT,
+        request_timeout: float = REQUEST_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.store = store
@@ -204,9 +216,19 @@ class TransferServer:
         self._secret = secret.encode()
         self._transfers = transfers  # counts reads as transfers (the namenode's load)
         self._idle_timeout = idle_timeout
-        self._max_connections = max_connections
+        self._request_timeout = request_timeout
+        self._serving = threading.BoundedSemaphore(max_connections)
+        # Connections still sending their request (or about to hear BUSY) take a thread but
+        # no serving slot; beyond this many threads a new connection is closed at once.
+        self._max_threads = max_connections + MAX_PENDING
         family = socket.AF_INET6 if ":" in listen_host else socket.AF_INET
-        self._listener = socket.create_server((listen_host, 0), family=family, backlog=128)
+        dualstack = family == socket.AF_INET6 and listen_host in ("::", "")
+        self._listener = socket.create_server(
+            (listen_host, 0),
+            family=family,
+            backlog=128,
+            dualstack_ipv6=dualstack and socket.has_dualstack_ipv6(),
+        )
         self._listener.settimeout(1.0)  # the accept loop notices stop() at least this often
         self.port = self._listener.getsockname()[1]
         self.address = f"{advertise_host}:{self.port}"
@@ -220,6 +242,7 @@ class TransferServer:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
         self._stopped.set()
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept()
@@ -227,7 +250,7 @@ class TransferServer:
             pass
         self._listener.close()
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
             open_now = dict(self._connections)
         for conn in open_now:
@@ -236,7 +259,7 @@ class TransferServer:
             except OSError:
                 pass
         for thread in open_now.values():
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _accept_loop(self) -> None:
         while not self._stopped.is_set():
@@ -250,26 +273,26 @@ class TransferServer:
                 logger.warning("data transfer port: accept failed", exc_info=True)
                 self._stopped.wait(0.1)
                 continue
-            conn.settimeout(self._idle_timeout)
+            thread = threading.Thread(
+                target=self._serve, args=(conn,), name="transfer-read", daemon=True
+            )
             with self._lock:
-                busy = len(self._connections) >= self._max_connections
-                if not busy:
-                    thread = threading.Thread(
-                        target=self._serve, args=(conn,), name="transfer-read", daemon=True
-                    )
+                overloaded = len(self._connections) >= self._max_threads
+                if not overloaded:
                     self._connections[conn] = thread
-            if busy:
-                self._refuse(conn, Code.BUSY, f"{self.name} is serving too many reads")
-            else:
+            if overloaded:
+                logger.warning(
+                    "data transfer port: %d connections open; closing a new one", self._max_threads
+                )
+                conn.close()
+                continue
+            try:
                 thread.start()
-
-    @staticmethod
-    def _refuse(conn: socket.socket, code: Code, message: str) -> None:
-        try:
-            conn.sendall(encode_error(code, message))
-        except OSError:
-            pass
-        conn.close()
+            except RuntimeError as exc:  # no thread to be had: drop this connection only
+                logger.error("data transfer port: cannot start a thread: %s", exc)
+                with self._lock:
+                    self._connections.pop(conn, None)
+                conn.close()
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -283,48 +306,61 @@ class TransferServer:
                 self._connections.pop(conn, None)
 
     def _answer(self, conn: socket.socket) -> None:
+        # The whole request within request_timeout: a silent or trickling client does not
+        # keep a thread for long.
+        deadline = time.monotonic() + self._request_timeout
         head = bytearray(_REQUEST.size)
         try:
-            _recv_exactly(conn, memoryview(head))
+            _recv_exactly(conn, memoryview(head), deadline)
             secret_len, handle, offset, length = decode_request_head(bytes(head))
         except TransferError as exc:
             logger.info("data transfer port: refused a request: %s", exc)
             conn.sendall(encode_error(exc.code, str(exc)))
             return
         secret = bytearray(secret_len)
-        _recv_exactly(conn, memoryview(secret))
+        _recv_exactly(conn, memoryview(secret), deadline)
+        conn.settimeout(self._idle_timeout)
         if not hmac.compare_digest(bytes(secret), self._secret):
             conn.sendall(encode_error(Code.UNAUTHENTICATED, "missing or wrong cluster secret"))
             return
+        if not self._serving.acquire(blocking=False):
+            conn.sendall(encode_error(Code.BUSY, f"{self.name} is serving too many reads"))
+            return
+        try:
+            with self._transfers():
+                self._send_range(conn, handle, offset, length)
+        finally:
+            self._serving.release()
+
+    def _send_range(self, conn: socket.socket, handle: int, offset: int, length: int) -> None:
         hexid = format_handle(handle)
-        with self._transfers():
-            pieces = self.store.read(handle, offset, length)
-            try:
-                while True:
-                    try:
-                        piece = next(pieces)
-                    except StopIteration:
-                        break
-                    except ChunkNotFound:
-                        message = f"no replica of chunk {hexid} on {self.name}"
-                        conn.sendall(encode_error(Code.NOT_FOUND, message))
-                        return
-                    except CorruptChunk:
-                        message = f"corrupt replica of chunk {hexid} on {self.name}"
-                        conn.sendall(encode_error(Code.DATA_LOSS, message))
-                        return
-                    except ValueError as exc:
-                        conn.sendall(encode_error(Code.OUT_OF_RANGE, str(exc)))
-                        return
-                    except OSError as exc:
-                        logger.error("cannot read chunk %s: %s", hexid, exc)
-                        message = f"{self.name} cannot read chunk {hexid}: {exc.strerror or exc}"
-                        conn.sendall(encode_error(Code.INTERNAL, message))
-                        return
-                    if not piece:
-                        continue
-                    conn.sendall(_RECORD.pack(_DATA, len(piece)))
-                    conn.sendall(piece)
-            finally:
-                pieces.close()
+        pieces = self.store.read(handle, offset, length)
+        try:
+            while True:
+                try:
+                    piece = next(pieces)
+                except StopIteration:
+                    break
+                except ChunkNotFound:
+                    message = f"no replica of chunk {hexid} on {self.name}"
+                    conn.sendall(encode_error(Code.NOT_FOUND, message))
+                    return
+                except CorruptChunk:
+                    message = f"corrupt replica of chunk {hexid} on {self.name}"
+                    conn.sendall(encode_error(Code.DATA_LOSS, message))
+                    return
+                except ValueError as exc:
+                    conn.sendall(encode_error(Code.OUT_OF_RANGE, str(exc)))
+                    return
+                except OSError as exc:
+                    logger.error("cannot read chunk %s: %s", hexid, exc)
+                    message = f"{self.name} cannot read chunk {hexid}: {exc.strerror or exc}"
+                    conn.sendall(encode_error(Code.INTERNAL, message))
+                    return
+                if not piece:
+                    continue
+                conn.sendall(_RECORD.pack(_DATA, len(piece)))
+                conn.sendall(piece)
+        finally:
+            pieces.close()
         conn.sendall(_RECORD.pack(_END, 0))

@@ -657,7 +657,8 @@ class Namenode:
 
 
 class DatanodeStub:
-    """Missing associated documentation comment in .proto file."""
+    """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -683,7 +684,8 @@ class DatanodeStub:
 
 
 class DatanodeServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
+    """
 
     def WriteChunk(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
@@ -692,8 +694,7 @@ class DatanodeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Scan(self, request, context):
-        """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
-        Re-verify checksums (of files changed since their last check, or all).
+        """Re-verify checksums (of files changed since their last check, or all).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -732,7 +733,8 @@ def add_DatanodeServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Datanode:
-    """Missing associated documentation comment in .proto file."""
+    """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
+    """
 
     @staticmethod
     def WriteChunk(request_iterator,

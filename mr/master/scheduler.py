@@ -12,6 +12,7 @@ attempt granted the commit has renamed its output into place.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -263,12 +264,8 @@ class Scheduler:
         return next((j for j in self.jobs.values() if j.spec.submission_id == submission_id), None)
 
     def submit(self, spec: JobSpec, splits: Iterable[MapSplit], now: float) -> Job:
-        """Add a job; a spec whose submission id is known gets the job made for it then."""
         if spec.job_id in self.jobs:
             raise ValueError(f"job {spec.job_id} exists")
-        earlier = self.submitted_as(spec.submission_id)
-        if earlier is not None:
-            return earlier
         maps = [
             Task(spec.job_id, task_id(MAP, i), MAP, i, split=split)
             for i, split in enumerate(splits)
@@ -476,7 +473,7 @@ class Scheduler:
         busy = sum(1 for a in mine.values() if a.state == RUNNING)
         free = worker.slots - busy
         if self.cap_to_cpus and worker.cpus:
-            free = min(free, worker.cpus - self._running_on(worker.machine))
+            free = min(free, self._cpu_room(worker))
         for _ in range(max(0, free)):
             picked = self._pick(worker, now)
             if picked is None:
@@ -490,17 +487,26 @@ class Scheduler:
                 result.drop_jobs.append(job.job_id)
         return result
 
-    def _running_on(self, machine: str) -> int:
-        """Attempts running on every worker of `machine`."""
-        names = {w.name for w in self.workers.values() if w.machine == machine and w.alive}
-        return sum(
-            1
-            for job in self.jobs.values()
-            if job.state not in TERMINAL
-            for task in job.tasks()
-            for a in task.attempts
-            if a.state == RUNNING and a.worker in names
-        )
+    def _cpu_room(self, worker: Worker) -> int:
+        """How many more attempts `worker` may start under cap_to_cpus: its machine runs at
+        most one per CPU, and each live worker there gets an even share of them (so one
+        worker, beating first whenever an attempt ends, cannot take every CPU). A reduce
+        still waiting for maps is not counted: it mostly waits, and counting it could
+        leave no CPU for a map it waits for."""
+        peers = {w.name for w in self.workers.values() if w.alive and w.machine == worker.machine}
+        busy: Counter[str] = Counter()
+        for job in self.jobs.values():
+            if job.state in TERMINAL:
+                continue
+            maps_done = all(t.state == DONE for t in job.maps)
+            for task in job.tasks():
+                if task.kind == REDUCE and not maps_done:
+                    continue
+                for a in task.attempts:
+                    if a.state == RUNNING and a.worker in peers:
+                        busy[a.worker] += 1
+        share = -(-worker.cpus // max(1, len(peers)))
+        return min(worker.cpus - sum(busy.values()), share - busy[worker.name])
 
     def _locations(self, job: Job, reducer: AttemptRef) -> Locations:
         maps = []

@@ -159,6 +159,11 @@ class MasterCore:
                         self.scheduler.end_job(job, SUCCEEDED, now)
                     continue
                 splits = self.stored_splits(spec)
+                if splits is None:  # submitted before splits were stored
+                    logger.warning(
+                        "job %s has no %s: listing its inputs again", spec.job_id, SPLITS_FILE
+                    )
+                    splits = self.splits(self.expand_inputs(list(spec.inputs)), spec.input_format)
                 committed = [
                     int(e.path.rsplit("-", 1)[1])
                     for e in self.gfs.ls(staged)
@@ -188,11 +193,15 @@ class MasterCore:
                 spec.reducers,
             )
 
-    def stored_splits(self, spec: JobSpec) -> list[MapSplit]:
-        """The splits the job was submitted with. Finished maps are recorded by task index,
-        so they must be the same list: inputs expanded again could have gained or lost a
-        file since, and credit a finished map to another split."""
-        raw = self.gfs.read_bytes(f"{job_dir(spec.job_id)}/{SPLITS_FILE}")
+    def stored_splits(self, spec: JobSpec) -> list[MapSplit] | None:
+        """The splits the job was submitted with (None for a job from before they were
+        stored). Finished maps are recorded by task index, so they must be the same list:
+        inputs expanded again could have gained or lost a file since, and credit a finished
+        map to another split."""
+        try:
+            raw = self.gfs.read_bytes(f"{job_dir(spec.job_id)}/{SPLITS_FILE}")
+        except NotFound:
+            return None
         try:
             return [
                 MapSplit(s["path"], int(s["offset"]), int(s["length"]), tuple(s["hosts"]))
@@ -269,7 +278,9 @@ class MasterCore:
             submission_id=raw.submission_id,
         )
         # The job's record reaches ZooKeeper under the lock, before the client hears its id.
-        job = self.call(lambda s, now: s.submit(spec, splits, now))
+        job = self.call(
+            lambda s, now: s.submitted_as(spec.submission_id) or s.submit(spec, splits, now)
+        )
         if job.job_id != job_id:  # the same Submit, twice at once: keep the first job
             try:
                 self.gfs.delete(job_dir(job_id), recursive=True)

@@ -62,11 +62,19 @@ class JobStore:
             except NodeExistsError:
                 self.client.set(path, data)
         if job.state in TERMINAL:
-            # An ended job is resumed by nobody: its map records would only slow a takeover.
-            try:
-                self.client.delete(f"{path}/maps", recursive=True)
-            except NoNodeError:
-                pass
+            self._drop_map_records(path)
+
+    def _drop_map_records(self, path: str) -> None:
+        """An ended job is resumed by nobody: its map records would only slow a takeover.
+        The deletes are sent without waiting for each (this runs under the master's lock);
+        ZooKeeper applies a session's requests in order, so the parent goes last."""
+        try:
+            tasks = self.client.get_children(f"{path}/maps")
+        except NoNodeError:
+            return
+        for task in tasks:
+            self.client.delete_async(f"{path}/maps/{task}")
+        self.client.delete_async(f"{path}/maps")
 
     def map_done(self, job_id: str, task: str, attempt: int, worker: str) -> None:
         path = f"{self._job_path(job_id)}/maps/{task}"

@@ -47,6 +47,13 @@ def ref_key(ref: mr_pb2.AttemptRef) -> tuple[str, str, int]:
     return (ref.job_id, ref.task, ref.attempt)
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 0
+
+
 class ShuffleService(mr_pb2_grpc.WorkerServicer):
     """Streams one partition of one finished map attempt's output."""
 
@@ -161,7 +168,7 @@ class WorkerDaemon:
                 python_version=python_version(),
                 incarnation=self.incarnation,
                 machine=socket.gethostname(),
-                cpus=len(os.sched_getaffinity(0)),
+                cpus=usable_cpus(),
                 held=[
                     mr_pb2.AttemptRef(job_id=j, task=t, attempt=a) for j, t, a in sorted(self.held)
                 ],

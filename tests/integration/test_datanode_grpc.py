@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -335,37 +336,85 @@ def test_transfer_port_refuses_other_protocols_and_keeps_serving(cluster: Cluste
         assert read(cluster, 0, 71) == b"still here"
 
 
-def test_transfer_port_busy_and_stop_with_a_stalled_reader(tmp_path: Path) -> None:
-    from gfs.datanode.transfer import ReadRequest, TransferServer, encode_request
+def _transfer_server(dn: Cluster, transfers: Any, **kw: Any) -> Any:
+    from gfs.datanode.transfer import TransferServer
+
+    server = TransferServer(
+        dn.servers[0].store,
+        name="datanode-0",
+        secret=dn.secret,
+        listen_host="127.0.0.1",
+        advertise_host="127.0.0.1",
+        transfers=transfers,
+        **kw,
+    )
+    server.start()
+    return server
+
+
+def test_transfer_port_answers_busy_beyond_its_limit(tmp_path: Path) -> None:
+    """One read at a time here: a second is answered BUSY (after its request was read, so
+    the answer arrives); a connection that never sends a request holds no slot and is
+    closed after the request timeout."""
+    import contextlib
+    import threading
 
     dn = Cluster(tmp_path / "c", 1)
+    entered, release = threading.Event(), threading.Event()
+
+    @contextlib.contextmanager
+    def held() -> Iterator[None]:
+        entered.set()
+        release.wait(TIMEOUT)
+        yield
+
+    server = _transfer_server(dn, held, max_connections=1, request_timeout=0.5)
     try:
-        write(dn, 81, payload(8 * MIB, seed=8), [0])
-        server = TransferServer(
-            dn.servers[0].store,
-            name="datanode-0",
-            secret=dn.secret,
-            listen_host="127.0.0.1",
-            advertise_host="127.0.0.1",
-            transfers=dn.servers[0].service.transfer,
-            max_connections=1,
+        data = payload(3 * MIB, seed=8)
+        write(dn, 81, data, [0])
+        silent = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+        got: list[bytes] = []
+        first = threading.Thread(
+            target=lambda: got.append(
+                b"".join(read_remote(server.address, dn.secret, 81, 0, 0, TIMEOUT))
+            )
         )
-        server.start()
-        stalled = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.sendall(encode_request(ReadRequest(81, 0, 0, dn.secret.encode())))
-        # The slot is taken by a reader that never reads: the next one is told BUSY.
+        first.start()
+        assert entered.wait(TIMEOUT)  # the first read holds the only slot
         with pytest.raises(TransferError) as busy:
             b"".join(read_remote(server.address, dn.secret, 81, 0, 0, TIMEOUT))
         assert busy.value.code == Code.BUSY
-        # stop() does not wait for the stalled reader's send to time out.
-        stopper = __import__("threading").Thread(target=server.stop)
+        release.set()
+        first.join(TIMEOUT)
+        assert got == [data]
+        assert b"".join(read_remote(server.address, dn.secret, 81, 5, 10, TIMEOUT)) == data[5:15]
+        assert silent.recv(1) == b""  # closed by the datanode, with nothing said
+        silent.close()
+    finally:
+        release.set()
+        server.stop()
+        dn.close()
+
+
+def test_transfer_port_stop_closes_a_stalled_reader(tmp_path: Path) -> None:
+    import threading
+
+    from gfs.datanode.transfer import ReadRequest, encode_request
+
+    dn = Cluster(tmp_path / "c", 1)
+    try:
+        write(dn, 82, payload(8 * MIB, seed=9), [0])
+        server = _transfer_server(dn, dn.servers[0].service.transfer)
+        stalled = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+        stalled.sendall(encode_request(ReadRequest(82, 0, 0, dn.secret.encode())))
+        # stop() does not wait for the send to a reader that never reads to time out.
+        stopper = threading.Thread(target=server.stop)
         stopper.start()
         stopper.join(TIMEOUT)
         assert not stopper.is_alive()
         stalled.close()
         with pytest.raises(TransferError) as gone:
-            b"".join(read_remote(server.address, dn.secret, 81, 0, 0, TIMEOUT))
+            b"".join(read_remote(server.address, dn.secret, 82, 0, 0, TIMEOUT))
         assert gone.value.code == Code.UNAVAILABLE
     finally:
         dn.close()
