@@ -32,6 +32,7 @@ FETCH_FAILURES_BEFORE_REEXECUTION = 3
 # Speculation (LATE): back up a task whose projected time left exceeds this many times what
 # a fresh attempt would need at the phase's typical rate.
 SLOW_FACTOR = 1.5
+SHORT_ATTEMPT = 0.5  # seconds: attempts this short are not CPU-bound (cap_to_cpus)
 BACKUP_SHARE = 0.1  # at most this share of all slots (at least one) runs backups
 # Tasks this short gain nothing from a backup, and their progress reports are too coarse
 # to judge: a backup needs at least this much run time and this much projected time left.
@@ -471,13 +472,13 @@ class Scheduler:
                 self._requeue(task)
 
         busy = sum(1 for a in mine.values() if a.state == RUNNING)
-        free = worker.slots - busy
-        if self.cap_to_cpus and worker.cpus:
-            free = min(free, self._cpu_room(worker))
-        for _ in range(max(0, free)):
-            picked = self._pick(worker, now)
+        cpu_room = self._cpu_room(worker) if self.cap_to_cpus and worker.cpus else None
+        for _ in range(max(0, worker.slots - busy)):
+            picked = self._pick(worker, now, cpu_room)
             if picked is None:
                 break
+            if cpu_room is not None and self._cpu_bound(picked.job, picked.task.kind):
+                cpu_room -= 1
             result.assign.append(picked)
             if picked.task.kind == REDUCE:
                 result.locations.append(self._locations(picked.job, picked.attempt.ref))
@@ -488,25 +489,37 @@ class Scheduler:
         return result
 
     def _cpu_room(self, worker: Worker) -> int:
-        """How many more attempts `worker` may start under cap_to_cpus: its machine runs at
-        most one per CPU, and each live worker there gets an even share of them (so one
-        worker, beating first whenever an attempt ends, cannot take every CPU). A reduce
-        still waiting for maps is not counted: it mostly waits, and counting it could
-        leave no CPU for a map it waits for."""
+        """How many more CPU-bound attempts `worker` may start under cap_to_cpus: its
+        machine runs at most one per CPU, and each live worker there gets an even share
+        of them (so one worker, beating first whenever an attempt ends, cannot take every
+        CPU). Only CPU-bound attempts count (see _cpu_bound)."""
         peers = {w.name for w in self.workers.values() if w.alive and w.machine == worker.machine}
         busy: Counter[str] = Counter()
         for job in self.jobs.values():
             if job.state in TERMINAL:
                 continue
-            maps_done = all(t.state == DONE for t in job.maps)
-            for task in job.tasks():
-                if task.kind == REDUCE and not maps_done:
+            for kind, phase in ((MAP, job.maps), (REDUCE, job.reduces)):
+                if not self._cpu_bound(job, kind):
                     continue
-                for a in task.attempts:
-                    if a.state == RUNNING and a.worker in peers:
-                        busy[a.worker] += 1
+                for task in phase:
+                    for a in task.attempts:
+                        if a.state == RUNNING and a.worker in peers:
+                            busy[a.worker] += 1
         share = -(-worker.cpus // max(1, len(peers)))
         return min(worker.cpus - sum(busy.values()), share - busy[worker.name])
+
+    @staticmethod
+    def _cpu_bound(job: Job, kind: str) -> bool:
+        """Whether `job`'s attempts of this kind keep a CPU busy, so cap_to_cpus applies.
+        Not a reduce still waiting for maps: it mostly waits, and counting it could leave
+        no CPU for a map it waits for. Not attempts that typically end within
+        SHORT_ATTEMPT: they wait on start-up, RPCs and small reads more than on a CPU, and
+        running more of them at once overlaps that. Until two have ended, assume so."""
+        if kind == REDUCE and not all(t.state == DONE for t in job.maps):
+            return False
+        phase = job.maps if kind == MAP else job.reduces
+        took = sorted(a.end - a.start for t in phase for a in t.attempts if a.state == SUCCEEDED)
+        return len(took) < 2 or took[len(took) // 2] >= SHORT_ATTEMPT
 
     def _locations(self, job: Job, reducer: AttemptRef) -> Locations:
         maps = []
@@ -621,27 +634,31 @@ class Scheduler:
             task.state = PENDING
 
     # ---- assignment ----
-    def _pick(self, worker: Worker, now: float) -> Assign | None:
+    def _pick(self, worker: Worker, now: float, cpu_room: int | None = None) -> Assign | None:
         """The next attempt for a free slot of `worker`: FIFO over jobs, maps before reduces,
         data-local maps first, never a worker where the task already failed if another can
-        take it."""
+        take it. `cpu_room` (cap_to_cpus): with none left, only attempts that are not
+        CPU-bound."""
         alive = [w for w in self.workers.values() if w.alive]
+        full = cpu_room is not None and cpu_room <= 0
         for job in self.jobs.values():
             if job.state in TERMINAL or job.committing:
                 continue
             pending_maps = [t for t in job.maps if t.state == PENDING]
             candidates = [t for t in pending_maps if self._may_run(t, worker, alive)]
+            if full and self._cpu_bound(job, MAP):
+                candidates = []
             local = [t for t in candidates if t.split and worker.host in t.split.hosts]
             choice = (local or candidates or [None])[0]
-            if choice is None and not pending_maps:
+            if choice is None and not pending_maps and not (full and self._cpu_bound(job, REDUCE)):
                 # Reduces start once every map is out, so they fetch while the last maps run.
                 reduces = [t for t in job.reduces if t.state == PENDING]
                 choice = next((t for t in reduces if self._may_run(t, worker, alive)), None)
             if choice is not None:
                 return self._launch(job, choice, worker, now, speculative=False)
-        return self._pick_backup(worker, now)
+        return self._pick_backup(worker, now, full)
 
-    def _pick_backup(self, worker: Worker, now: float) -> Assign | None:
+    def _pick_backup(self, worker: Worker, now: float, cpus_full: bool = False) -> Assign | None:
         """A backup attempt for the straggler with the longest projected time left (LATE),
         only when nothing else needs the slot."""
         slots = sum(w.slots for w in self.workers.values() if w.alive)
@@ -660,6 +677,8 @@ class Scheduler:
                 continue
             phase = job.maps if any(t.state != DONE for t in job.maps) else job.reduces
             if any(t.state == PENDING for t in phase):
+                continue
+            if cpus_full and self._cpu_bound(job, phase[0].kind if phase else MAP):
                 continue
             rate = self._typical_rate(job, phase, now)
             if rate is None:
