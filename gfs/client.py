@@ -931,7 +931,8 @@ def _umask() -> int:
 
 
 class _FrameIterator:
-    """Serialized WriteFrames for one chunk attempt: the header, then ~1 MiB of data each.
+    """Serialized WriteFrames for one chunk attempt: the header, ~1 MiB of data each, then
+    the end frame (without it the datanodes store nothing: see WriteFrame.last).
 
     Frames are built as raw bytes (gfs.datanode.frames): one copy of the data instead of
     protobuf's two. Runs in gRPC's request thread; a local read error is kept (gRPC would
@@ -950,6 +951,7 @@ class _FrameIterator:
         self._left = limit
         self._header: bytes | None = raw_frames.encode_write_header(handle, downstream)
         self._sent = sent
+        self._ended = False
         self.error: _SourceError | None = None
 
     def __iter__(self) -> _FrameIterator:
@@ -961,15 +963,18 @@ class _FrameIterator:
         if self._header is not None:
             header, self._header = self._header, None
             return header
-        if self._left <= 0:
+        if self._ended:
             raise StopIteration
-        try:
-            data = self._source.read(min(rpc.FRAME_BYTES, self._left))
-        except Exception as exc:  # handed to the writer thread, re-raised there
-            self.error = _SourceError(exc)
-            raise
+        data = b""
+        if self._left > 0:
+            try:
+                data = self._source.read(min(rpc.FRAME_BYTES, self._left))
+            except Exception as exc:  # handed to the writer thread, re-raised there
+                self.error = _SourceError(exc)
+                raise
         if not data:
-            raise StopIteration
+            self._ended = True
+            return raw_frames.END_FRAME
         self._left -= len(data)
         self._sent[0] += len(data)
         return raw_frames.encode_write_data(data)

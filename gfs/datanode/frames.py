@@ -19,6 +19,8 @@ SERVICE_NAME = "gfs.Datanode"
 WRITE_METHOD = f"/{SERVICE_NAME}/WriteChunk"
 
 _WRITE_DATA_TAG = 0x12  # WriteFrame.data: field 2, length-delimited
+# The final frame of every chunk write (WriteFrame.last): what was sent before it is all.
+END_FRAME = gfs_pb2.WriteFrame(last=True).SerializeToString()
 
 
 def identity(raw: bytes) -> bytes:
@@ -43,7 +45,7 @@ def encode_write_header(handle: int, downstream: Sequence[gfs_pb2.Replica]) -> b
 
 def write_chunk_call(channel: grpc.Channel) -> grpc.StreamUnaryMultiCallable:
     """WriteChunk on `channel`, fed with serialized frames (encode_write_header, then
-    encode_write_data)."""
+    encode_write_data, then END_FRAME)."""
     return channel.stream_unary(
         WRITE_METHOD,
         request_serializer=identity,

@@ -32,6 +32,7 @@ from gfs import rpc
 from gfs import zk as gfs_zk
 from gfs.config import ClusterConfig
 from gfs.datanode.frames import (
+    END_FRAME,
     SERVICE_NAME,
     encode_write_data,
     encode_write_header,
@@ -311,16 +312,24 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
                 if forward is not None:
                     forward.send(encode_write_data(first_data))
                 writer.write(first_data)
+            ended = False
             for raw in frames:
                 data = write_data(raw)
                 if data is None:
-                    data = memoryview(gfs_pb2.WriteFrame.FromString(raw).data)
+                    frame = gfs_pb2.WriteFrame.FromString(raw)
+                    if frame.last:
+                        ended = True
+                        break
+                    data = memoryview(frame.data)
                     raw = encode_write_data(data)
                 if forward is not None:
                     forward.send(raw)  # forward first: the next hop works while we write
                 writer.write(data)
+            if not ended:  # the upstream broke off: tell nobody downstream it is complete
+                raise grpc.RpcError()
             if forward is not None:
-                forward.send(None)  # the downstream commits while we do
+                forward.send(END_FRAME)  # only now: the downstream commits while we do
+                forward.send(None)
             writer.finish()
             writer.writer.sync()
             # gRPC may end the request iterator of a cancelled call before it flags the
@@ -417,18 +426,19 @@ class DatanodeService(gfs_pb2_grpc.DatanodeServicer):
 
             def frames() -> Iterator[bytes]:
                 yield encode_write_header(handle, targets[1:])
-                if first is None:
-                    return
-                yield encode_write_data(first)
+                if first is not None:
+                    yield encode_write_data(first)
                 try:
                     for piece in pieces:
                         yield encode_write_data(piece)
                 except Exception as exc:
-                    # Cancel rather than end the stream, so no target commits a partial copy.
+                    # No END_FRAME, and cancelled: no target commits a partial copy.
                     read_error.append(exc)
                     if not calls:
                         raise
                     calls[0].cancel()
+                    return
+                yield END_FRAME
 
             hop = targets[0].datanode or targets[0].address
             try:

@@ -597,7 +597,11 @@ def test_replica_that_missed_a_rewrite_is_never_served(cluster_factory: Any) -> 
     def write(handle: int, pipeline: list[Any], data: bytes) -> gfs_pb2.WriteAck:
         stub = gfs_pb2_grpc.DatanodeStub(rpc.channel(pipeline[0].address, cluster.secret))
         header = gfs_pb2.WriteHeader(handle=handle, downstream=pipeline[1:])
-        frames = [gfs_pb2.WriteFrame(header=header), gfs_pb2.WriteFrame(data=data)]
+        frames = [
+            gfs_pb2.WriteFrame(header=header),
+            gfs_pb2.WriteFrame(data=data),
+            gfs_pb2.WriteFrame(last=True),
+        ]
         return stub.WriteChunk(iter(frames), timeout=30)
 
     client_id = "stale-test"

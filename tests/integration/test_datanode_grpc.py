@@ -77,12 +77,15 @@ def frames(
     downstream: list[gfs_pb2.Replica],
     frame: int = MIB,
     after_frame: Callable[[int], None] | None = None,
+    end: bool = True,
 ) -> Iterator[gfs_pb2.WriteFrame]:
     yield gfs_pb2.WriteFrame(header=gfs_pb2.WriteHeader(handle=handle, downstream=downstream))
     for n, start in enumerate(range(0, len(data), frame)):
         yield gfs_pb2.WriteFrame(data=data[start : start + frame])
         if after_frame is not None:
             after_frame(n)
+    if end:
+        yield gfs_pb2.WriteFrame(last=True)
 
 
 def write(cluster: Cluster, handle: int, data: bytes, chain: list[int], **kw) -> gfs_pb2.WriteAck:
@@ -147,6 +150,7 @@ def test_data_in_the_header_frame_is_stored_and_forwarded(cluster: Cluster) -> N
         header = gfs_pb2.WriteHeader(handle=5, downstream=[cluster.replica(1)])
         yield gfs_pb2.WriteFrame(header=header, data=b"hello ")
         yield gfs_pb2.WriteFrame(data=b"world")
+        yield gfs_pb2.WriteFrame(last=True)
 
     ack = cluster.stub(0).WriteChunk(gen(), timeout=TIMEOUT)
     assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
@@ -288,6 +292,20 @@ def test_upstream_cancel_mid_stream_leaves_nothing(cluster: Cluster) -> None:
         wait_until(lambda s=server: s.service.active_transfers == 0)
         assert list(server.store.tmp_dir.iterdir()) == []
         assert server.store.report() == []
+
+
+def test_a_stream_that_ends_without_its_end_frame_stores_nothing(cluster: Cluster) -> None:
+    """What a cancelled upstream can look like to a datanode: the frames simply stop. Only
+    the end frame commits a chunk, on every hop, so no truncated replica is kept."""
+    data = payload(3 * MIB, seed=11)
+    ack = write(cluster, 53, data, [0, 1, 2], end=False)
+    assert list(ack.stored_on) == [] and ack.size == 0
+    for server in cluster.servers:
+        wait_until(lambda s=server: s.service.active_transfers == 0)
+        assert list(server.store.tmp_dir.iterdir()) == []
+        assert server.store.report() == []
+    ack = write(cluster, 54, data, [0, 1, 2])  # the same, ended: stored on all three
+    assert list(ack.stored_on) == ["datanode-0", "datanode-1", "datanode-2"]
 
 
 def test_calls_without_the_secret_are_refused(cluster: Cluster) -> None:

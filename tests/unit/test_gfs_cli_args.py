@@ -158,19 +158,37 @@ def test_frame_iterator_header_first_and_limit() -> None:
     assert all(not f.HasField("header") for f in frames[1:])
     assert sum(len(f.data) for f in frames) == 2 * 1024 * 1024 + 5 == sent[0]
     assert max(len(f.data) for f in frames) <= 1024 * 1024
+    assert [f.last for f in frames] == [False] * (len(frames) - 1) + [True]  # the end frame
 
 
 def test_frame_iterator_short_source() -> None:
     sent = [0]
     frames = _parsed(list(_FrameIterator(io.BytesIO(b"xyz"), 100, 7, [], sent)))
-    assert [f.header.handle for f in frames] == [7, 0] and frames[1].data == b"xyz"
-    assert sent[0] == 3
+    assert [f.header.handle for f in frames] == [7, 0, 0] and frames[1].data == b"xyz"
+    assert frames[2].last and not frames[2].data and sent[0] == 3
 
 
-def test_frame_iterator_empty_chunk_sends_the_header_only() -> None:
+def test_frame_iterator_empty_chunk_sends_the_header_and_the_end() -> None:
     sent = [0]
     frames = _parsed(list(_FrameIterator(io.BytesIO(b""), 100, 9, [], sent)))
-    assert len(frames) == 1 and frames[0].header.handle == 9 and sent[0] == 0
+    assert len(frames) == 2 and frames[0].header.handle == 9 and sent[0] == 0
+    assert frames[1].last and not frames[1].HasField("header")
+
+
+def test_frame_iterator_sends_no_end_after_a_read_error() -> None:
+    class Failing(io.BytesIO):
+        def read(self, size: int = -1) -> bytes:
+            if self.tell() >= 4:
+                raise OSError(5, "Input/output error")
+            return super().read(min(size, 4))
+
+    sent = [0]
+    it = _FrameIterator(Failing(b"abcdefgh"), 100, 3, [], sent)
+    got = [next(it), next(it)]  # the header, then 4 bytes
+    with pytest.raises(OSError):
+        next(it)
+    assert list(it) == [] and it.error is not None  # no end frame: nothing is stored
+    assert _parsed(got)[1].data == b"abcd"
 
 
 def test_pipeline_failures() -> None:
