@@ -118,7 +118,12 @@ def parallel_dd(src: Path, copy: Path, n: int) -> float:
         subprocess.Popen(["dd", f"if={src}", f"of={o}", "bs=4M", "oflag=direct", "status=none"])
         for o in outs
     ]
-    codes = [proc.wait() for proc in procs]
+    try:
+        codes = [proc.wait(timeout=600) for proc in procs]
+    except subprocess.TimeoutExpired:
+        for proc in procs:
+            proc.kill()
+        raise BenchError("dd took more than 10 minutes") from None
     took = time.perf_counter() - start
     for o in outs:
         o.unlink(missing_ok=True)
@@ -618,9 +623,7 @@ def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
         copy.unlink(missing_ok=True)
         cps.append(timed(["cp", str(src), str(copy)])[0])
         copy.unlink(missing_ok=True)
-        dd = ["dd", f"if={src}", f"of={copy}", "bs=4M", "oflag=direct", "status=none"]
-        dds.append(timed(dd)[0])
-        copy.unlink(missing_ok=True)
+        dds.append(parallel_dd(src, copy, 1))
         dd3s.append(parallel_dd(src, copy, 3))
         with meter.measure() as cpu:
             puts.append(cl.put(src, f"/bench/io-{i}"))

@@ -95,16 +95,6 @@ def mv_target(src: str, dst: str, dst_is_dir: bool) -> str:
     return dst
 
 
-def local_get_target(remote: str, local: str) -> str:
-    """A directory as LOCAL receives the file under its own name; LOCAL ending in `/` must
-    be one."""
-    if os.path.isdir(local):
-        return os.path.join(local, paths.basename(remote))
-    if local.endswith("/"):
-        raise errors.NotADirectory(f"cannot write {local}: no such local directory")
-    return local
-
-
 def format_mtime(mtime: float) -> str:
     if mtime <= 0:
         return "-"
@@ -355,7 +345,9 @@ def cmd_get(client: GfsClient, args: argparse.Namespace) -> int:
     if args.local == "-":
         client.cat(remote, _stdout())
         return 0
-    target = local_get_target(remote, args.local)
+    from gfs.client import local_get_target
+
+    target = local_get_target(remote, args.local)  # named in a write error below
     try:
         client.get(remote, target)
     except OSError as exc:

@@ -286,22 +286,19 @@ class GfsClient:
         from kazoo.exceptions import KazooException
 
         try:
-            client = gfs_zk.connect(
+            value = gfs_zk.read_once(
                 self._zk_hosts,
                 self._secret,
+                gfs_zk.znode(self._zk_root, gfs_zk.NAMENODE),
                 timeout=ZK_CONNECT_SECONDS * 2,
                 start_timeout=ZK_CONNECT_SECONDS,
             )
         except errors.Unavailable as exc:
             raise errors.Unavailable(f"{exc} (is the cluster running?)") from None
-        try:
-            value = gfs_zk.read(client, gfs_zk.znode(self._zk_root, gfs_zk.NAMENODE))
         except KazooException as exc:  # a refused secret is a GfsError from gfs_zk.read
             raise errors.Unavailable(
                 f"cannot read the namenode's address from ZooKeeper: {exc!r}"
             ) from None
-        finally:
-            gfs_zk.close(client)
         address = (value or {}).get("address")
         return str(address) if address else None
 
@@ -735,8 +732,9 @@ class GfsClient:
     def get(self, path: str, local_path: str | os.PathLike[str]) -> tuple[Path, int]:
         """Copy a file to the local disk; returns (where it went, size).
 
-        A directory as `local_path` receives the file under its own name. Data goes to a
-        temp file next to the target, renamed into place only once complete; on any
+        A directory as `local_path` receives the file under its own name (and a path
+        ending in `/` must be one: local_get_target). Data goes to a temp file next to the
+        target, renamed into place only once complete; on any
         failure the temp file is removed.
 
         The output is written with O_DIRECT where the file system allows it (from a thread
@@ -745,9 +743,7 @@ class GfsClient:
         file is not fsynced.
         """
         path = paths.normalize(path)
-        target = Path(local_path)
-        if target.is_dir():
-            target = target / paths.basename(path)
+        target = Path(local_get_target(path, local_path))
         frames = self.read_range(path, _views=True)  # fails before anything local is created
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gfs")
         size = 0
@@ -918,6 +914,17 @@ class GfsClient:
             f"corrupt replica of chunk {format_handle(handle)} of {path} on {datanode}; "
             "read another replica"
         )
+
+
+def local_get_target(remote: str, local: str | os.PathLike[str]) -> str:
+    """Where `get` writes: a directory as `local` receives the file under its own name;
+    `local` ending in `/` must be one."""
+    local = os.fspath(local)
+    if os.path.isdir(local):
+        return os.path.join(local, paths.basename(remote))
+    if local.endswith("/"):
+        raise errors.NotADirectory(f"cannot write {local}: no such local directory")
+    return local
 
 
 def _replica_key(replica: ReplicaInfo) -> tuple[str, str, str]:

@@ -78,10 +78,10 @@ def read(client: KazooClient, path: str) -> dict[str, Any] | None:
 
 
 def read_once(
-    hosts: str, secret: str, path: str, start_timeout: float = 10.0
+    hosts: str, secret: str, path: str, timeout: float = 6.0, start_timeout: float = 10.0
 ) -> dict[str, Any] | None:
     """read() through a session of its own, for a one-off lookup."""
-    client = connect(hosts, secret, start_timeout=start_timeout)
+    client = connect(hosts, secret, timeout=timeout, start_timeout=start_timeout)
     try:
         return read(client, path)
     finally:

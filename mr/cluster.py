@@ -618,14 +618,21 @@ class _HealthChecker:
         self.client = client
         self.config = config
         self.secret = secret
-        self.channels: dict[str, Any] = {}  # address -> channel, reused across polls
+        # role ("namenode", "master") -> (address, channel), reused across polls; replaced
+        # (and the old one closed) when the role's process moves
+        self.channels: dict[str, tuple[str, Any]] = {}
 
-    def _channel(self, address: str) -> Any:
+    def _channel(self, role: str, address: str) -> Any:
         from gfs import rpc
 
-        if address not in self.channels:
-            self.channels[address] = rpc.channel(address, self.secret)
-        return self.channels[address]
+        known = self.channels.get(role)
+        if known is not None and known[0] == address:
+            return known[1]
+        if known is not None:
+            known[1].close()
+        channel = rpc.channel(address, self.secret)
+        self.channels[role] = (address, channel)
+        return channel
 
     def check(self, datanodes: list[str]) -> tuple[bool, str]:
         import grpc
@@ -637,7 +644,7 @@ class _HealthChecker:
         if not published or not published.get("address"):
             return False, "namenode not published in ZooKeeper"
         address = str(published["address"])
-        stub = gfs_pb2_grpc.NamenodeStub(self._channel(address))
+        stub = gfs_pb2_grpc.NamenodeStub(self._channel("namenode", address))
         try:
             reply = stub.Cluster(gfs_pb2.Empty(), timeout=RPC_TIMEOUT)
         except grpc.RpcError as exc:
@@ -663,7 +670,7 @@ class _HealthChecker:
         active = zk.read(self.client, zk.znode(self.config.zookeeper.chroot, zk.MASTER))
         if not active or not active.get("address"):
             return False, "no active master in ZooKeeper"
-        stub = mr_pb2_grpc.MasterStub(self._channel(str(active["address"])))
+        stub = mr_pb2_grpc.MasterStub(self._channel("master", str(active["address"])))
         try:
             reply = stub.Workers(mr_pb2.Empty(), timeout=RPC_TIMEOUT)
         except grpc.RpcError as exc:
@@ -675,7 +682,7 @@ class _HealthChecker:
         return True, "healthy"
 
     def close(self) -> None:
-        for channel in self.channels.values():
+        for _address, channel in self.channels.values():
             channel.close()
         self.channels.clear()
 

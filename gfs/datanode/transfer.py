@@ -42,6 +42,7 @@ MAGIC = b"GFSR"
 VERSION = 1
 MAX_PIECE = READ_PIECE_BYTES
 MAX_SECRET_BYTES = 1024
+MAX_ERROR_BYTES = 4096  # an error record's message, UTF-8
 IDLE_TIMEOUT = 60.0  # seconds a datanode waits on a stalled reader
 REQUEST_TIMEOUT = 5.0  # seconds from connecting to a complete request
 MAX_CONNECTIONS = 64  # reads served at once; more are answered BUSY
@@ -109,7 +110,7 @@ def decode_request_head(raw: bytes) -> tuple[int, int, int, int]:
 
 
 def encode_error(code: Code, message: str) -> bytes:
-    payload = bytes((code,)) + message.encode("utf-8", "replace")[:4096]
+    payload = bytes((code,)) + message.encode("utf-8", "replace")[:MAX_ERROR_BYTES]
     return _RECORD.pack(_ERROR, len(payload)) + payload
 
 
@@ -177,7 +178,7 @@ def read_remote(
                 yield memoryview(piece)
             elif kind == _END and size == 0:
                 return
-            elif kind == _ERROR and size <= 4097:
+            elif kind == _ERROR and size <= 1 + MAX_ERROR_BYTES:
                 payload = bytearray(size)
                 _recv_exactly(sock, memoryview(payload))
                 raise decode_error(bytes(payload))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 MAP, REDUCE = "map", "reduce"
@@ -472,12 +473,15 @@ class Scheduler:
                 self._requeue(task)
 
         busy = sum(1 for a in mine.values() if a.state == RUNNING)
-        cpu_room = self._cpu_room(worker) if self.cap_to_cpus and worker.cpus else None
+        capped = self.cap_to_cpus and worker.cpus > 0
+        bound = self._cpu_bound_phases() if capped else set()
+        cpu_room = self._cpu_room(worker, bound) if capped else 0
         for _ in range(max(0, worker.slots - busy)):
-            picked = self._pick(worker, now, cpu_room)
+            # With no CPU left here, CPU-bound phases wait; the others may still start.
+            picked = self._pick(worker, now, bound if capped and cpu_room <= 0 else frozenset())
             if picked is None:
                 break
-            if cpu_room is not None and self._cpu_bound(picked.job, picked.task.kind):
+            if (picked.job.job_id, picked.task.kind) in bound:
                 cpu_room -= 1
             result.assign.append(picked)
             if picked.task.kind == REDUCE:
@@ -488,18 +492,18 @@ class Scheduler:
                 result.drop_jobs.append(job.job_id)
         return result
 
-    def _cpu_room(self, worker: Worker) -> int:
+    def _cpu_room(self, worker: Worker, bound: set[tuple[str, str]]) -> int:
         """How many more CPU-bound attempts `worker` may start under cap_to_cpus: its
         machine runs at most one per CPU, and each live worker there gets an even share
         of them (so one worker, beating first whenever an attempt ends, cannot take every
-        CPU). Only CPU-bound attempts count (see _cpu_bound)."""
+        CPU). Only attempts of the CPU-bound phases in `bound` count."""
         peers = {w.name for w in self.workers.values() if w.alive and w.machine == worker.machine}
         busy: Counter[str] = Counter()
         for job in self.jobs.values():
             if job.state in TERMINAL:
                 continue
             for kind, phase in ((MAP, job.maps), (REDUCE, job.reduces)):
-                if not self._cpu_bound(job, kind):
+                if (job.job_id, kind) not in bound:
                     continue
                 for task in phase:
                     for a in task.attempts:
@@ -507,6 +511,17 @@ class Scheduler:
                             busy[a.worker] += 1
         share = -(-worker.cpus // max(1, len(peers)))
         return min(worker.cpus - sum(busy.values()), share - busy[worker.name])
+
+    def _cpu_bound_phases(self) -> set[tuple[str, str]]:
+        """(job id, kind) of every running job's phase that cap_to_cpus counts; worked out
+        once per heartbeat (it reads every finished attempt's run time)."""
+        return {
+            (job.job_id, kind)
+            for job in self.jobs.values()
+            if job.state not in TERMINAL
+            for kind in (MAP, REDUCE)
+            if self._cpu_bound(job, kind)
+        }
 
     @staticmethod
     def _cpu_bound(job: Job, kind: str) -> bool:
@@ -634,31 +649,34 @@ class Scheduler:
             task.state = PENDING
 
     # ---- assignment ----
-    def _pick(self, worker: Worker, now: float, cpu_room: int | None = None) -> Assign | None:
+    def _pick(
+        self, worker: Worker, now: float, blocked: AbstractSet[tuple[str, str]] = frozenset()
+    ) -> Assign | None:
         """The next attempt for a free slot of `worker`: FIFO over jobs, maps before reduces,
         data-local maps first, never a worker where the task already failed if another can
-        take it. `cpu_room` (cap_to_cpus): with none left, only attempts that are not
-        CPU-bound."""
+        take it. `blocked` (cap_to_cpus, no CPU left): phases (job id, kind) that may not
+        start an attempt now."""
         alive = [w for w in self.workers.values() if w.alive]
-        full = cpu_room is not None and cpu_room <= 0
         for job in self.jobs.values():
             if job.state in TERMINAL or job.committing:
                 continue
             pending_maps = [t for t in job.maps if t.state == PENDING]
             candidates = [t for t in pending_maps if self._may_run(t, worker, alive)]
-            if full and self._cpu_bound(job, MAP):
+            if (job.job_id, MAP) in blocked:
                 candidates = []
             local = [t for t in candidates if t.split and worker.host in t.split.hosts]
             choice = (local or candidates or [None])[0]
-            if choice is None and not pending_maps and not (full and self._cpu_bound(job, REDUCE)):
+            if choice is None and not pending_maps and (job.job_id, REDUCE) not in blocked:
                 # Reduces start once every map is out, so they fetch while the last maps run.
                 reduces = [t for t in job.reduces if t.state == PENDING]
                 choice = next((t for t in reduces if self._may_run(t, worker, alive)), None)
             if choice is not None:
                 return self._launch(job, choice, worker, now, speculative=False)
-        return self._pick_backup(worker, now, full)
+        return self._pick_backup(worker, now, blocked)
 
-    def _pick_backup(self, worker: Worker, now: float, cpus_full: bool = False) -> Assign | None:
+    def _pick_backup(
+        self, worker: Worker, now: float, blocked: AbstractSet[tuple[str, str]] = frozenset()
+    ) -> Assign | None:
         """A backup attempt for the straggler with the longest projected time left (LATE),
         only when nothing else needs the slot."""
         slots = sum(w.slots for w in self.workers.values() if w.alive)
@@ -675,10 +693,10 @@ class Scheduler:
         for job in self.jobs.values():
             if job.state != RUNNING or job.committing or not job.spec.speculation:
                 continue
-            phase = job.maps if any(t.state != DONE for t in job.maps) else job.reduces
-            if any(t.state == PENDING for t in phase):
-                continue
-            if cpus_full and self._cpu_bound(job, phase[0].kind if phase else MAP):
+            maps_left = any(t.state != DONE for t in job.maps)
+            phase = job.maps if maps_left else job.reduces
+            kind = MAP if maps_left else REDUCE
+            if any(t.state == PENDING for t in phase) or (job.job_id, kind) in blocked:
                 continue
             rate = self._typical_rate(job, phase, now)
             if rate is None:

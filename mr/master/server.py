@@ -11,6 +11,7 @@ path in one atomic namespace operation: the output appears complete or not at al
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import secrets
@@ -255,14 +256,10 @@ class MasterCore:
         code_path = f"{job_dir(job_id)}/job.pkl"
         self.gfs.mkdir(f"{job_dir(job_id)}/tmp", parents=True)
         self.gfs.mkdir(f"{job_dir(job_id)}/output", parents=True)
-        writer = self.gfs.create(code_path)
-        writer.write(request.code)
-        writer.close()
+        self.gfs.write_file(code_path, io.BytesIO(request.code))
         # A successor master resumes the job on exactly these splits (see stored_splits).
-        listed = [dataclasses.asdict(split) for split in splits]
-        writer = self.gfs.create(f"{job_dir(job_id)}/{SPLITS_FILE}")
-        writer.write(json.dumps(listed).encode())
-        writer.close()
+        listed = json.dumps([dataclasses.asdict(split) for split in splits]).encode()
+        self.gfs.write_file(f"{job_dir(job_id)}/{SPLITS_FILE}", io.BytesIO(listed))
         spec = JobSpec(
             job_id=job_id,
             name=raw.name or job_id,

@@ -380,8 +380,9 @@ def test_slow_writer_keeps_its_lease(cluster_factory) -> None:
     """A writer that takes longer than the lease timeout to fill a chunk keeps its file:
     the client renews the lease while the file is open."""
     cluster = cluster_factory(gfs={"lease_timeout": 1.5})
-    namenode = gfs_pb2_grpc.NamenodeStub(rpc.channel(cluster.address("namenode"), cluster.secret))
-    with cluster.client() as client:
+    channel = rpc.channel(cluster.address("namenode"), cluster.secret)
+    namenode = gfs_pb2_grpc.NamenodeStub(channel)
+    with channel, cluster.client() as client:
         writer = client.create("/slow")
         writer.write(b"first half, ")
         # A file created at the same time by a writer that never renews: once the namenode

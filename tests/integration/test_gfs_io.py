@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import random
 import subprocess
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import gfs.client as client_module
 from gfs import errors
 
 if TYPE_CHECKING:
@@ -58,7 +58,10 @@ def test_get_cat_and_ranges_are_exact(cluster: RunningCluster, tmp_path: Path) -
     with cluster.client() as client:
         target, size = client.get("/f", tmp_path / "got")
         assert size == SIZE and target.read_bytes() == data
-        assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+        assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~client_module._umask())
+        with pytest.raises(errors.NotADirectory, match="no such local directory"):
+            client.get("/f", f"{tmp_path}/missing/")  # not a file named "missing"
+        assert not (tmp_path / "missing").exists()
         into_dir = tmp_path / "dir"
         into_dir.mkdir()
         assert client.get("/f", into_dir)[0] == into_dir / "f"
@@ -75,9 +78,7 @@ def test_get_cat_and_ranges_are_exact(cluster: RunningCluster, tmp_path: Path) -
     # The command line.
     ok(cluster.gfs("get", "/f", str(tmp_path / "cli-got")))
     assert (tmp_path / "cli-got").read_bytes() == data
-    cat = subprocess.run(
-        [*cluster_cli(cluster), "cat", "/f"], capture_output=True, env=cluster.env, timeout=120
-    )
+    cat = cluster.gfs("cat", "/f", text=False)
     assert cat.returncode == 0 and cat.stdout == data
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -257,9 +258,3 @@ def cluster_cli(cluster: RunningCluster) -> list[str]:
 
 def _warning(handle: str, datanode: str) -> str:
     return f"corrupt replica of chunk {handle} of /f on {datanode}; read another replica"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -340,5 +340,6 @@ def test_direct_file_write_error_comes_back_to_the_writer(tmp_path: Path) -> Non
 def test_checksums_are_zlibs_crc32() -> None:
     """The meta format is zlib's CRC-32, whichever implementation computes it."""
     data = payload(3 * BLOCK + 17, seed=9)
+    assert store_module.crc32(b"123456789") == 0xCBF43926  # CRC-32's check value (not CRC32C)
     assert store_module.crc32(data) == zlib.crc32(data)
     assert store_module.crc32(data[BLOCK:], store_module.crc32(data[:BLOCK])) == zlib.crc32(data)

@@ -96,10 +96,12 @@ def test_mv_into_directory() -> None:
 
 
 def test_get_into_local_directory(tmp_path: Path) -> None:
-    assert cli.local_get_target("/x/file", str(tmp_path)) == os.path.join(tmp_path, "file")
-    assert cli.local_get_target("/x/file", str(tmp_path / "new")) == str(tmp_path / "new")
+    from gfs.client import local_get_target
+
+    assert local_get_target("/x/file", str(tmp_path)) == os.path.join(tmp_path, "file")
+    assert local_get_target("/x/file", tmp_path / "new") == str(tmp_path / "new")
     with pytest.raises(errors.NotADirectory, match="no such local directory"):
-        cli.local_get_target("/x/file", f"{tmp_path}/missing/")
+        local_get_target("/x/file", f"{tmp_path}/missing/")
 
 
 # ---- replicas and ranges ---------------------------------------------------------------
