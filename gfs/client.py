@@ -27,7 +27,6 @@ import grpc
 from gfs import errors, paths, rpc
 from gfs import zk as gfs_zk
 from gfs.clusterdir import ClusterDir
-from gfs.datanode import frames as raw_frames
 from gfs.datanode import transfer
 from gfs.datanode.store import (
     DIRECT_BUFFERS_PER_WRITE,
@@ -51,7 +50,6 @@ FAILOVER_SECONDS = 30.0  # how long to keep re-resolving a namenode that is unre
 REPLICA_WAIT_SECONDS = 15.0  # how long a read waits for a chunk with no known replica
 ZK_CONNECT_SECONDS = 5.0
 SPOOL_BYTES = 4 * 1024 * 1024  # a chunk buffer spills to a temp file beyond this
-MIN_BYTES_PER_SECOND = 1024 * 1024  # stream deadlines allow at least this rate
 PIPELINE_ATTEMPTS = 5  # pipelines tried per chunk before a write gives up
 BUSY_WAITS = 12  # backoffs (0.1 s doubling to 1 s: about 10 s) a read gives busy datanodes
 RETIRED_CHANNELS = 16  # replaced channels kept open for calls still using them
@@ -179,14 +177,6 @@ def _chunk_from_proto(msg: gfs_pb2.Chunk, client_host: str) -> ChunkInfo:
         replicas=tuple(order_replicas(replicas, client_host)),
         corrupt=tuple(msg.corrupt),
     )
-
-
-class _SourceError(Exception):
-    """Reading the local source failed inside the gRPC request thread."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
 
 
 class _ShortRead(Exception):
@@ -577,17 +567,27 @@ class GfsClient:
             names = [r.datanode for r in pipeline]
             source.seek(start)
             sent = [0]
-            frames = _FrameIterator(source, limit, handle, pipeline[1:], sent)
             head = pipeline[0]
-            write = raw_frames.write_chunk_call(self._channel(head.address))
             try:
-                ack = write(frames, timeout=self._timeout + limit / MIN_BYTES_PER_SECOND)
-            except grpc.RpcError as err:
-                if frames.error is not None:
-                    raise frames.error.cause from None
-                if _code(err) == grpc.StatusCode.UNAUTHENTICATED:
-                    raise self._error(err, f"datanode {head.datanode}") from None
-                last_failure = f"{head.datanode}: {_code(err)} {err.details()}"
+                if not head.data_address:
+                    raise transfer.TransferError(
+                        transfer.Code.UNAVAILABLE, "it has not published its data port"
+                    )
+                ack = transfer.write_remote(
+                    head.data_address,
+                    self._secret,
+                    handle,
+                    pipeline[1:],
+                    _chunk_pieces(source, limit, sent),
+                    timeout=self._timeout,
+                )
+            except transfer.TransferError as exc:
+                if exc.code == transfer.Code.UNAUTHENTICATED:
+                    raise errors.GfsError(
+                        f"datanode {head.datanode} refused: wrong or missing cluster secret "
+                        f"(UNAUTHENTICATED); check {self._dir.secret_file}"
+                    ) from None
+                last_failure = f"{head.datanode}: {exc}"
                 logger.warning(
                     "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
                     format_handle(handle),
@@ -596,10 +596,7 @@ class GfsClient:
                     last_failure,
                 )
                 writer.excluded.add(head.datanode)
-                self._forget_channel(head.address)
                 continue
-            if frames.error is not None:
-                raise frames.error.cause
             failed = self._pipeline_failures(ack, names, sent[0])
             if failed:
                 last_failure = f"{', '.join(failed)}: {ack.error or 'did not store the chunk'}"
@@ -937,54 +934,18 @@ def _umask() -> int:
     return mask
 
 
-class _FrameIterator:
-    """Serialized WriteFrames for one chunk attempt: the header, ~1 MiB of data each, then
-    the end frame (without it the datanodes store nothing: see WriteFrame.last).
-
-    Frames are built as raw bytes (gfs.datanode.frames): one copy of the data instead of
-    protobuf's two. Runs in gRPC's request thread; a local read error is kept (gRPC would
-    only say CANCELLED) so the writer can raise it instead of blaming the datanode.
-    """
-
-    def __init__(
-        self,
-        source: IO[bytes],
-        limit: int,
-        handle: int,
-        downstream: list[gfs_pb2.Replica],
-        sent: list[int],
-    ) -> None:
-        self._source = source
-        self._left = limit
-        self._header: bytes | None = raw_frames.encode_write_header(handle, downstream)
-        self._sent = sent
-        self._ended = False
-        self.error: _SourceError | None = None
-
-    def __iter__(self) -> _FrameIterator:
-        return self
-
-    def __next__(self) -> bytes:
-        if self.error is not None:
-            raise StopIteration
-        if self._header is not None:
-            header, self._header = self._header, None
-            return header
-        if self._ended:
-            raise StopIteration
-        data = b""
-        if self._left > 0:
-            try:
-                data = self._source.read(min(rpc.FRAME_BYTES, self._left))
-            except Exception as exc:  # handed to the writer thread, re-raised there
-                self.error = _SourceError(exc)
-                raise
+def _chunk_pieces(source: IO[bytes], limit: int, sent: list[int]) -> Iterator[bytes]:
+    """At most `limit` bytes of `source` in pieces of about 1 MiB, counted in sent[0]. A
+    read error propagates as it is: the write stops before its end, so no datanode keeps
+    the chunk, and the caller reports the local error instead of blaming a datanode."""
+    left = limit
+    while left > 0:
+        data = source.read(min(rpc.FRAME_BYTES, left))
         if not data:
-            self._ended = True
-            return raw_frames.END_FRAME
-        self._left -= len(data)
-        self._sent[0] += len(data)
-        return raw_frames.encode_write_data(data)
+            return
+        left -= len(data)
+        sent[0] += len(data)
+        yield data
 
 
 class FileWriter:

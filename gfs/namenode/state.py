@@ -29,7 +29,7 @@ class DatanodeRecord:
     free_bytes: int = 0
     reported_chunks: int = 0
     assigned: int = 0  # replicas placed on it (minus those trimmed) since its last report
-    data_address: str = ""  # its data transfer port (chunk reads), from its heartbeats
+    data_address: str = ""  # its data transfer port (chunk data), from its heartbeats
 
 
 @dataclass(frozen=True)

@@ -325,16 +325,6 @@ class WriteHeader(_message.Message):
     downstream: _containers.RepeatedCompositeFieldContainer[Replica]
     def __init__(self, handle: _Optional[int] = ..., downstream: _Optional[_Iterable[_Union[Replica, _Mapping]]] = ...) -> None: ...
 
-class WriteFrame(_message.Message):
-    __slots__ = ("header", "data", "last")
-    HEADER_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    LAST_FIELD_NUMBER: _ClassVar[int]
-    header: WriteHeader
-    data: bytes
-    last: bool
-    def __init__(self, header: _Optional[_Union[WriteHeader, _Mapping]] = ..., data: _Optional[bytes] = ..., last: _Optional[bool] = ...) -> None: ...
-
 class WriteAck(_message.Message):
     __slots__ = ("stored_on", "size", "failed_datanode", "error")
     STORED_ON_FIELD_NUMBER: _ClassVar[int]

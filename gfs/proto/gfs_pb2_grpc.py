@@ -657,7 +657,7 @@ class Namenode:
 
 
 class DatanodeStub:
-    """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
+    """Chunk data (reads, writes) does not go through gRPC: see gfs/datanode/transfer.py.
     """
 
     def __init__(self, channel):
@@ -666,11 +666,6 @@ class DatanodeStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.WriteChunk = channel.stream_unary(
-                '/gfs.Datanode/WriteChunk',
-                request_serializer=gfs_dot_proto_dot_gfs__pb2.WriteFrame.SerializeToString,
-                response_deserializer=gfs_dot_proto_dot_gfs__pb2.WriteAck.FromString,
-                _registered_method=True)
         self.Scan = channel.unary_unary(
                 '/gfs.Datanode/Scan',
                 request_serializer=gfs_dot_proto_dot_gfs__pb2.ScanRequest.SerializeToString,
@@ -684,14 +679,8 @@ class DatanodeStub:
 
 
 class DatanodeServicer:
-    """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
+    """Chunk data (reads, writes) does not go through gRPC: see gfs/datanode/transfer.py.
     """
-
-    def WriteChunk(self, request_iterator, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
 
     def Scan(self, request, context):
         """Re-verify checksums (of files changed since their last check, or all).
@@ -709,11 +698,6 @@ class DatanodeServicer:
 
 def add_DatanodeServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'WriteChunk': grpc.stream_unary_rpc_method_handler(
-                    servicer.WriteChunk,
-                    request_deserializer=gfs_dot_proto_dot_gfs__pb2.WriteFrame.FromString,
-                    response_serializer=gfs_dot_proto_dot_gfs__pb2.WriteAck.SerializeToString,
-            ),
             'Scan': grpc.unary_unary_rpc_method_handler(
                     servicer.Scan,
                     request_deserializer=gfs_dot_proto_dot_gfs__pb2.ScanRequest.FromString,
@@ -733,35 +717,8 @@ def add_DatanodeServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Datanode:
-    """Chunk reads do not go through gRPC: see gfs/datanode/transfer.py.
+    """Chunk data (reads, writes) does not go through gRPC: see gfs/datanode/transfer.py.
     """
-
-    @staticmethod
-    def WriteChunk(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_unary(
-            request_iterator,
-            target,
-            '/gfs.Datanode/WriteChunk',
-            gfs_dot_proto_dot_gfs__pb2.WriteFrame.SerializeToString,
-            gfs_dot_proto_dot_gfs__pb2.WriteAck.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def Scan(request,

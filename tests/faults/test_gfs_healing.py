@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gfs import rpc
+from gfs.datanode.transfer import write_remote
 from gfs.handles import format_handle
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
@@ -595,14 +596,8 @@ def test_replica_that_missed_a_rewrite_is_never_served(cluster_factory: Any) -> 
     old, new = random.Random(9).randbytes(CHUNK), random.Random(10).randbytes(CHUNK)
 
     def write(handle: int, pipeline: list[Any], data: bytes) -> gfs_pb2.WriteAck:
-        stub = gfs_pb2_grpc.DatanodeStub(rpc.channel(pipeline[0].address, cluster.secret))
-        header = gfs_pb2.WriteHeader(handle=handle, downstream=pipeline[1:])
-        frames = [
-            gfs_pb2.WriteFrame(header=header),
-            gfs_pb2.WriteFrame(data=data),
-            gfs_pb2.WriteFrame(last=True),
-        ]
-        return stub.WriteChunk(iter(frames), timeout=30)
+        head = pipeline[0].data_address
+        return write_remote(head, cluster.secret, handle, pipeline[1:], [data], timeout=30)
 
     client_id = "stale-test"
     namenode.Create(gfs_pb2.CreateRequest(path="/f", client_id=client_id), timeout=10)

@@ -1,8 +1,9 @@
-"""Real datanode servers in this process on 127.0.0.1:0 (gRPC, and the data transfer port
-for reads): pipelines, reads, failures."""
+"""Real datanode servers in this process on 127.0.0.1:0 (gRPC for control, the data transfer
+port for chunk data): pipelines, reads, failures."""
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
 import time
@@ -17,7 +18,7 @@ from gfs import rpc
 from gfs.clusterdir import ClusterDir
 from gfs.datanode.server import DatanodeServer
 from gfs.datanode.store import ChunkStore, replica_paths
-from gfs.datanode.transfer import Code, TransferError, read_remote
+from gfs.datanode.transfer import ChunkStream, Code, TransferError, read_remote
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
 MIB = 1024 * 1024
@@ -40,7 +41,12 @@ class Cluster:
 
     def replica(self, i: int) -> gfs_pb2.Replica:
         server = self.servers[i]
-        return gfs_pb2.Replica(datanode=server.name, address=server.address, host=f"host-{i}")
+        return gfs_pb2.Replica(
+            datanode=server.name,
+            address=server.address,
+            host=f"host-{i}",
+            data_address=server.data_address,
+        )
 
     def stub(self, i: int, secret: str | None = None) -> gfs_pb2_grpc.DatanodeStub:
         address = self.servers[i].address
@@ -71,28 +77,30 @@ def payload(size: int, seed: int = 0) -> bytes:
     return random.Random(seed).randbytes(size)
 
 
-def frames(
+def write(
+    cluster: Cluster,
     handle: int,
     data: bytes,
-    downstream: list[gfs_pb2.Replica],
+    chain: list[int],
     frame: int = MIB,
     after_frame: Callable[[int], None] | None = None,
     end: bool = True,
-) -> Iterator[gfs_pb2.WriteFrame]:
-    yield gfs_pb2.WriteFrame(header=gfs_pb2.WriteHeader(handle=handle, downstream=downstream))
-    for n, start in enumerate(range(0, len(data), frame)):
-        yield gfs_pb2.WriteFrame(data=data[start : start + frame])
-        if after_frame is not None:
-            after_frame(n)
-    if end:
-        yield gfs_pb2.WriteFrame(last=True)
-
-
-def write(cluster: Cluster, handle: int, data: bytes, chain: list[int], **kw) -> gfs_pb2.WriteAck:
-    downstream = [cluster.replica(i) for i in chain[1:]]
-    return cluster.stub(chain[0]).WriteChunk(
-        frames(handle, data, downstream, **kw), timeout=TIMEOUT
-    )
+    timeout: float = TIMEOUT,
+    downstream: list[gfs_pb2.Replica] | None = None,
+) -> gfs_pb2.WriteAck | None:
+    """Write through the pipeline `chain` (then `downstream`); without `end` the connection
+    is dropped after the data instead (None)."""
+    rest = [cluster.replica(i) for i in chain[1:]] + (downstream or [])
+    head = cluster.servers[chain[0]].data_address
+    stream = ChunkStream(head, cluster.secret, handle, rest, timeout)
+    try:
+        for n, start in enumerate(range(0, len(data), frame)):
+            stream.send(data[start : start + frame])
+            if after_frame is not None:
+                after_frame(n)
+        return stream.finish() if end else None
+    finally:
+        stream.close()
 
 
 def pieces(
@@ -145,29 +153,37 @@ def test_small_chunks_and_odd_frames(cluster: Cluster, size: int) -> None:
     assert read(cluster, 2, 77) == data
 
 
-def test_data_in_the_header_frame_is_stored_and_forwarded(cluster: Cluster) -> None:
-    def gen() -> Iterator[gfs_pb2.WriteFrame]:
-        header = gfs_pb2.WriteHeader(handle=5, downstream=[cluster.replica(1)])
-        yield gfs_pb2.WriteFrame(header=header, data=b"hello ")
-        yield gfs_pb2.WriteFrame(data=b"world")
-        yield gfs_pb2.WriteFrame(last=True)
+def _write_request(cluster: Cluster, handle: int, header: bytes | None = None) -> bytes:
+    from gfs.datanode.transfer import encode_write_request
 
-    ack = cluster.stub(0).WriteChunk(gen(), timeout=TIMEOUT)
-    assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
-    assert read(cluster, 1, 5) == b"hello world"
+    if header is None:
+        header = gfs_pb2.WriteHeader(handle=handle).SerializeToString()
+    return encode_write_request(cluster.secret.encode(), TIMEOUT, header)
 
 
 def test_missing_and_bad_requests(cluster: Cluster) -> None:
     with pytest.raises(TransferError) as missing:
         read(cluster, 0, 999)
     assert missing.value.code == Code.NOT_FOUND
-    with pytest.raises(grpc.RpcError) as info:
-        cluster.stub(0).WriteChunk(iter([gfs_pb2.WriteFrame(data=b"x")]), timeout=TIMEOUT)
-    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     write(cluster, 3, b"abc", [0])
     with pytest.raises(TransferError) as past_end:
         read(cluster, 0, 3, offset=10)
     assert past_end.value.code == Code.OUT_OF_RANGE
+    host, port = cluster.servers[0].data_address.rsplit(":", 1)
+    # A write header that is not a WriteHeader.
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+        sock.sendall(_write_request(cluster, 4, header=b"\xff\xff\xff"))
+        reply = _records(sock)
+    assert reply[0] == 2 and reply[5] == Code.BAD_REQUEST and b"malformed write header" in reply
+    # A record that is neither DATA nor END, empty DATA, DATA beyond 1 MiB: nothing is kept.
+    for bad in (bytes((7, 0, 0, 0, 0)), bytes(5), bytes((0,)) + (MIB + 1).to_bytes(4, "little")):
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
+            sock.sendall(_write_request(cluster, 5, None) + bytes((0, 2, 0, 0, 0)) + b"ok" + bad)
+            assert _records(sock) == bytes((3, 0, 0, 0, 0))  # READY, then closed: no ACK
+    for server in cluster.servers:
+        wait_until(lambda s=server: s.service.active_transfers == 0)
+    assert cluster.servers[0].store.report() == [(3, 3)]
+    assert list(cluster.servers[0].store.tmp_dir.iterdir()) == []
 
 
 def test_corrupt_replica_is_refused_and_found_by_scan(cluster: Cluster) -> None:
@@ -221,18 +237,22 @@ def test_replicate_pushes_through_a_pipeline(cluster: Cluster) -> None:
             gfs_pb2.ReplicateRequest(handle=22, targets=[cluster.replica(1)]), timeout=TIMEOUT
         )
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
-    dead = gfs_pb2.Replica(datanode="datanode-9", address=f"127.0.0.1:{free_port()}")
+    dead = dead_replica()
     ack = cluster.stub(0).Replicate(
         gfs_pb2.ReplicateRequest(handle=21, targets=[dead]), timeout=TIMEOUT
     )
     assert ack.failed_datanode == "datanode-9" and list(ack.stored_on) == []
 
 
+def dead_replica() -> gfs_pb2.Replica:
+    address = f"127.0.0.1:{free_port()}"
+    return gfs_pb2.Replica(datanode="datanode-9", address=address, data_address=address)
+
+
 def test_unreachable_downstream_still_stores_upstream_copies(cluster: Cluster) -> None:
     data = payload(2 * MIB, seed=6)
-    dead = gfs_pb2.Replica(datanode="datanode-9", address=f"127.0.0.1:{free_port()}")
-    stub = cluster.stub(0)
-    ack = stub.WriteChunk(frames(31, data, [cluster.replica(1), dead]), timeout=TIMEOUT)
+    ack = write(cluster, 31, data, [0, 1], downstream=[dead_replica()])
+    assert ack is not None
     assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
     assert ack.failed_datanode == "datanode-9" and ack.error
     assert read(cluster, 0, 31) == data and read(cluster, 1, 31) == data
@@ -249,6 +269,7 @@ def test_downstream_stopped_mid_write(cluster: Cluster) -> None:
     ack = write(cluster, 41, data, [0, 1, 2], after_frame=stop_tail)
     assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
     assert ack.failed_datanode == "datanode-2"
+    assert "stalled" not in ack.error  # the stopped datanode reset its connections
     assert read(cluster, 0, 41) == data and read(cluster, 1, 41) == data
     assert tail.store.report() == []
     wait_until(lambda: list(tail.store.tmp_dir.iterdir()) == [])
@@ -264,7 +285,7 @@ def test_middle_hop_stopped_mid_write(cluster: Cluster) -> None:
 
     ack = write(cluster, 42, data, [0, 1, 2], after_frame=stop_middle)
     assert list(ack.stored_on) == ["datanode-0"]
-    assert ack.failed_datanode == "datanode-1"
+    assert ack.failed_datanode == "datanode-1" and "stalled" not in ack.error
     assert read(cluster, 0, 42) == data
     # Nobody downstream of the head kept a partial copy.
     for server in cluster.servers[1:]:
@@ -272,39 +293,31 @@ def test_middle_hop_stopped_mid_write(cluster: Cluster) -> None:
         assert server.store.report() == []
 
 
-def test_upstream_cancel_mid_stream_leaves_nothing(cluster: Cluster) -> None:
-    data = payload(4 * MIB, seed=10)
-    downstream = [cluster.replica(1), cluster.replica(2)]
-    holder: list[grpc.Future] = []
-
-    def cancel_midway(n: int) -> None:
-        if n == 1:
-            wait_until(lambda: bool(holder))
-            holder[0].cancel()
-
-    future = cluster.stub(0).WriteChunk.future(
-        frames(52, data, downstream, after_frame=cancel_midway), timeout=TIMEOUT
-    )
-    holder.append(future)
-    with pytest.raises(grpc.FutureCancelledError):
-        future.result(timeout=TIMEOUT)
-    for server in cluster.servers:
-        wait_until(lambda s=server: s.service.active_transfers == 0)
-        assert list(server.store.tmp_dir.iterdir()) == []
-        assert server.store.report() == []
-
-
-def test_a_stream_that_ends_without_its_end_frame_stores_nothing(cluster: Cluster) -> None:
-    """What a cancelled upstream can look like to a datanode: the frames simply stop. Only
-    the end frame commits a chunk, on every hop, so no truncated replica is kept."""
+@pytest.mark.parametrize("after", ["1 piece", "all the data"])
+def test_a_write_dropped_before_its_end_stores_nothing(
+    cluster: Cluster, after: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a client that died or gave up looks like to a datanode: the connection ends
+    before END. Only END commits a chunk, on every hop, so no truncated replica is kept."""
+    caplog.set_level(logging.INFO, logger="gfs.datanode.transfer")
     data = payload(3 * MIB, seed=11)
-    ack = write(cluster, 53, data, [0, 1, 2], end=False)
-    assert list(ack.stored_on) == [] and ack.size == 0
+
+    def drop_after_the_first(n: int) -> None:
+        if n == 0:
+            raise ConnectionAbortedError("the writer gives up")
+
+    if after == "1 piece":
+        with pytest.raises(ConnectionAbortedError):
+            write(cluster, 53, data, [0, 1, 2], after_frame=drop_after_the_first)
+    else:
+        assert write(cluster, 53, data, [0, 1, 2], end=False) is None
     for server in cluster.servers:
         wait_until(lambda s=server: s.service.active_transfers == 0)
         assert list(server.store.tmp_dir.iterdir()) == []
         assert server.store.report() == []
+    assert caplog.text.count("abandoned by the upstream") == 3  # every hop said so
     ack = write(cluster, 54, data, [0, 1, 2])  # the same, ended: stored on all three
+    assert ack is not None
     assert list(ack.stored_on) == ["datanode-0", "datanode-1", "datanode-2"]
 
 
@@ -319,13 +332,103 @@ def test_calls_without_the_secret_are_refused(cluster: Cluster) -> None:
         with pytest.raises(TransferError) as refused:
             read_remote(cluster.servers[0].data_address, wrong, 61, 0, 0, TIMEOUT).__next__()
         assert refused.value.code == Code.UNAUTHENTICATED
-        with pytest.raises(grpc.RpcError) as info:
-            stub.WriteChunk(frames(62, b"intruder", []), timeout=TIMEOUT)
-        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(TransferError) as refused:
+            ChunkStream(cluster.servers[0].data_address, wrong, 62, [], TIMEOUT)
+        assert refused.value.code == Code.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as info:
             stub.Scan(gfs_pb2.ScanRequest(), timeout=TIMEOUT)
         assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert cluster.servers[0].store.report() == [(61, 11)]
+
+
+class _StuckHop:
+    """A fake next hop: it reads a write's request, then (with `ready`) answers READY, and
+    after that never reads or answers again, like a paused datanode."""
+
+    def __init__(self, ready: bool) -> None:
+        import threading
+
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self.replica = gfs_pb2.Replica(datanode="stuck", data_address=self.address)
+        self._ready = ready
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from gfs.datanode.transfer import decode_write_request_head
+
+        self._listener.settimeout(TIMEOUT)
+        conn, _ = self._listener.accept()
+        with conn:
+            conn.settimeout(TIMEOUT)
+            head = b""
+            while len(head) < 15:
+                head += conn.recv(15 - len(head))
+            secret_len, _wait, header_len = decode_write_request_head(head)
+            rest = secret_len + header_len
+            while rest:
+                rest -= len(conn.recv(rest))
+            if self._ready:
+                conn.sendall(bytes((3, 0, 0, 0, 0)))
+            self._release.wait(TIMEOUT)
+
+    def close(self) -> None:
+        self._release.set()
+        self._thread.join(TIMEOUT)
+        self._listener.close()
+
+
+@pytest.mark.parametrize("ready", [False, True], ids=["silent", "stops-reading"])
+def test_a_stuck_next_hop_is_blamed_and_the_chunk_kept_upstream(
+    cluster: Cluster, ready: bool
+) -> None:
+    """The head waits on its next hop less than the client waits on the head, so the head
+    gives up first: the client gets an ack naming the stuck hop, not a timeout on the head."""
+    stuck = _StuckHop(ready)
+    try:
+        data = payload(24 * MIB, seed=12)  # more than the socket buffers hold
+        ack = write(cluster, 55, data, [0, 1], downstream=[stuck.replica], timeout=8.0)
+    finally:
+        stuck.close()
+    assert ack is not None
+    assert list(ack.stored_on) == ["datanode-0", "datanode-1"]
+    assert ack.failed_datanode == "stuck" and "stalled" in ack.error, ack.error
+    assert read(cluster, 0, 55) == data and read(cluster, 1, 55) == data
+
+
+def test_busy_writes_are_refused_before_any_data(tmp_path: Path) -> None:
+    """Beyond max_writes, a write is answered BUSY at once: the client picks a new
+    pipeline instead of streaming a chunk that would be dropped."""
+    import contextlib
+    import threading
+
+    dn = Cluster(tmp_path / "c", 1)
+    entered, release = threading.Event(), threading.Event()
+
+    @contextlib.contextmanager
+    def held() -> Iterator[None]:
+        entered.set()
+        release.wait(TIMEOUT)
+        yield
+
+    server = _transfer_server(dn, held, max_writes=1)
+    try:
+        first = threading.Thread(
+            target=lambda: ChunkStream(server.address, dn.secret, 91, [], TIMEOUT).close()
+        )
+        first.start()
+        assert entered.wait(TIMEOUT)  # the first write holds the only slot
+        with pytest.raises(TransferError) as busy:
+            ChunkStream(server.address, dn.secret, 92, [], TIMEOUT)
+        assert busy.value.code == Code.BUSY
+        release.set()
+        first.join(TIMEOUT)
+    finally:
+        release.set()
+        server.stop()
+        dn.close()
 
 
 # ---- the data transfer port ----

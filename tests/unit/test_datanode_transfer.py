@@ -56,3 +56,33 @@ def test_split_address(address: str, parts: tuple[str, int]) -> None:
 def test_split_address_refuses_junk(address: str) -> None:
     with pytest.raises(ValueError):
         transfer.split_address(address)
+
+
+def test_write_request_round_trip() -> None:
+    raw = transfer.encode_write_request(b"s3cret", 12.5, b"header")
+    head, rest = raw[:15], raw[15:]
+    assert transfer.decode_write_request_head(head) == (6, 12.5, 6)
+    assert rest == b"s3cret" + b"header"
+
+
+@pytest.mark.parametrize(
+    "head, why",
+    [
+        (b"GFSW\x02" + bytes(10), "unsupported protocol version 2"),
+        (b"GFSW\x01\xff\xff" + bytes(8), "secret too long"),
+        (b"GFSW\x01\x00\x00" + bytes(4) + b"\xff\xff\xff\x00", "write header too long"),
+    ],
+)
+def test_bad_write_requests(head: bytes, why: str) -> None:
+    with pytest.raises(TransferError) as info:
+        transfer.decode_write_request_head(head)
+    assert info.value.code == Code.BAD_REQUEST and str(info.value) == why
+
+
+def test_each_hop_waits_less_than_the_one_before() -> None:
+    """The hop nearest a stuck datanode gives up first, so the ack blames the right one."""
+    waits = [20.0]
+    for _ in range(3):
+        waits.append(transfer.next_hop_wait(waits[-1]))
+    assert waits == [20.0, 18.0, 16.0, 14.0]
+    assert transfer.next_hop_wait(2.0) == 1.5  # short waits keep a quarter

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +16,7 @@ from gfs.client import (
     FsckReport,
     GfsClient,
     ReplicaInfo,
-    _FrameIterator,
+    _chunk_pieces,
     chunk_ranges,
     order_replicas,
 )
@@ -143,41 +142,28 @@ def test_chunk_ranges_inside_and_across_chunks() -> None:
     assert _ranges(_chunks(), 0, 0) == []
 
 
-# ---- write frames ------------------------------------------------------------------------
+# ---- a chunk's pieces ----------------------------------------------------------------------
 
 
-def _parsed(frames: list[bytes]) -> list[Any]:
-    from gfs.proto import gfs_pb2
-
-    return [gfs_pb2.WriteFrame.FromString(raw) for raw in frames]
-
-
-def test_frame_iterator_header_first_and_limit() -> None:
+def test_chunk_pieces_stop_at_the_limit() -> None:
     source = io.BytesIO(b"a" * (3 * 1024 * 1024 + 7))
     sent = [0]
-    frames = _parsed(list(_FrameIterator(source, 2 * 1024 * 1024 + 5, 42, [], sent)))
-    assert frames[0].header.handle == 42
-    assert all(not f.HasField("header") for f in frames[1:])
-    assert sum(len(f.data) for f in frames) == 2 * 1024 * 1024 + 5 == sent[0]
-    assert max(len(f.data) for f in frames) <= 1024 * 1024
-    assert [f.last for f in frames] == [False] * (len(frames) - 1) + [True]  # the end frame
+    pieces = list(_chunk_pieces(source, 2 * 1024 * 1024 + 5, sent))
+    assert sum(len(p) for p in pieces) == 2 * 1024 * 1024 + 5 == sent[0]
+    assert max(len(p) for p in pieces) <= 1024 * 1024
+    assert source.tell() == sent[0]  # the rest is left for the next chunk
 
 
-def test_frame_iterator_short_source() -> None:
+def test_chunk_pieces_of_a_short_or_empty_source() -> None:
     sent = [0]
-    frames = _parsed(list(_FrameIterator(io.BytesIO(b"xyz"), 100, 7, [], sent)))
-    assert [f.header.handle for f in frames] == [7, 0, 0] and frames[1].data == b"xyz"
-    assert frames[2].last and not frames[2].data and sent[0] == 3
-
-
-def test_frame_iterator_empty_chunk_sends_the_header_and_the_end() -> None:
+    assert list(_chunk_pieces(io.BytesIO(b"xyz"), 100, sent)) == [b"xyz"] and sent[0] == 3
     sent = [0]
-    frames = _parsed(list(_FrameIterator(io.BytesIO(b""), 100, 9, [], sent)))
-    assert len(frames) == 2 and frames[0].header.handle == 9 and sent[0] == 0
-    assert frames[1].last and not frames[1].HasField("header")
+    assert list(_chunk_pieces(io.BytesIO(b""), 100, sent)) == [] and sent[0] == 0
 
 
-def test_frame_iterator_sends_no_end_after_a_read_error() -> None:
+def test_chunk_pieces_pass_a_read_error_on() -> None:
+    """The writer sees the local error itself (and sends no END: nothing is stored)."""
+
     class Failing(io.BytesIO):
         def read(self, size: int = -1) -> bytes:
             if self.tell() >= 4:
@@ -185,12 +171,11 @@ def test_frame_iterator_sends_no_end_after_a_read_error() -> None:
             return super().read(min(size, 4))
 
     sent = [0]
-    it = _FrameIterator(Failing(b"abcdefgh"), 100, 3, [], sent)
-    got = [next(it), next(it)]  # the header, then 4 bytes
-    with pytest.raises(OSError):
+    it = _chunk_pieces(Failing(b"abcdefgh"), 100, sent)
+    assert next(it) == b"abcd"
+    with pytest.raises(OSError, match="Input/output error"):
         next(it)
-    assert list(it) == [] and it.error is not None  # no end frame: nothing is stored
-    assert _parsed(got)[1].data == b"abcd"
+    assert sent[0] == 4
 
 
 def test_pipeline_failures() -> None:
