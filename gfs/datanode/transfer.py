@@ -272,10 +272,10 @@ def _read_reply(sock: socket.socket, address: str) -> tuple[int, bytes]:
 
 class ChunkStream:
     """The sending end of a chunk write to the datanode at `address` (the pipeline's next
-    hop): the constructor connects and waits for READY, send() passes data on, end() then
-    ack() (or finish()) return the WriteAck. close() without end() makes every hop discard
-    the chunk. `timeout` bounds every wait on the datanode; it may wait
-    next_hop_wait(timeout) on its own next hop.
+    hop): start() connects and waits for READY, send() passes data on, end() then ack() (or
+    finish()) return the WriteAck. close() without end() makes every hop discard the chunk;
+    it may come from another thread at any time, also during start(). `timeout` bounds
+    every wait on the datanode; it may wait next_hop_wait(timeout) on its own next hop.
 
     Raises TransferError: the datanode's code, or UNAVAILABLE when the connection failed or
     timed out.
@@ -293,36 +293,56 @@ class ChunkStream:
         self._timeout = timeout
         header = gfs_pb2.WriteHeader(handle=handle, downstream=downstream).SerializeToString()
         try:
-            request = encode_write_request(secret.encode(), next_hop_wait(timeout), header)
+            self._request = encode_write_request(secret.encode(), next_hop_wait(timeout), header)
         except ValueError as exc:
             raise TransferError(Code.BAD_REQUEST, str(exc)) from None
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._closed = False
+
+    def start(self) -> None:
         try:
-            self._sock = socket.create_connection(split_address(address), timeout=timeout)
+            sock = socket.create_connection(split_address(self.address), timeout=self._timeout)
         except (OSError, ValueError) as exc:
-            raise TransferError(Code.UNAVAILABLE, f"cannot connect to {address}: {exc}") from None
-        try:
-            self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock.sendall(request)
-            kind, _payload = _read_reply(self._sock, address)
-            if kind != _READY:
-                raise TransferError(Code.UNAVAILABLE, f"{address} sent a malformed record")
-        except OSError as exc:
+            raise TransferError(
+                Code.UNAVAILABLE, f"cannot connect to {self.address}: {exc}"
+            ) from None
+        with self._lock:
+            self._sock = sock
+            closed = self._closed
+        if closed:
             self.close()
-            raise self._failed("setting up the write", exc) from None
+            raise TransferError(Code.UNAVAILABLE, f"write to {self.address} cancelled")
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(self._request)
+            kind, _payload = _read_reply(sock, self.address)
+            if kind != _READY:
+                raise TransferError(Code.UNAVAILABLE, f"{self.address} sent a malformed record")
+        except OSError as exc:
+            error = self._failed("setting up the write", exc, self._timeout)
+            self.close()
+            raise error from None
         except TransferError:
             self.close()
             raise
 
-    def _failed(self, doing: str, exc: OSError) -> TransferError:
+    @property
+    def _connected(self) -> socket.socket:
+        if self._sock is None:
+            raise TransferError(Code.UNAVAILABLE, f"write to {self.address} not started")
+        return self._sock
+
+    def _failed(self, doing: str, exc: OSError, waited: float) -> TransferError:
         """The error for a failed send or receive: the datanode's own ERROR record when it
         sent one before giving up (say, a full disk), else what the socket said."""
         if isinstance(exc, TimeoutError):
             return TransferError(
-                Code.UNAVAILABLE, f"{self.address} stalled for {self._timeout:.0f}s {doing}"
+                Code.UNAVAILABLE, f"{self.address} stalled for {waited:.1f}s {doing}"
             )
         try:
-            self._sock.settimeout(0.5)
-            _read_reply(self._sock, self.address)
+            self._connected.settimeout(0.5)
+            _read_reply(self._connected, self.address)
         except TransferError as told:
             return told
         except OSError:
@@ -330,29 +350,31 @@ class ChunkStream:
         return TransferError(Code.UNAVAILABLE, f"{doing} to {self.address}: {exc}")
 
     def send(self, data: bytes | bytearray | memoryview) -> None:
+        sock = self._connected
         view = memoryview(data).cast("B")
         try:
             for start in range(0, len(view), MAX_PIECE):
                 piece = view[start : start + MAX_PIECE]
-                self._sock.sendall(_RECORD.pack(_DATA, len(piece)))
-                self._sock.sendall(piece)
+                sock.sendall(_RECORD.pack(_DATA, len(piece)))
+                sock.sendall(piece)
         except OSError as exc:
-            raise self._failed("sending data", exc) from None
+            raise self._failed("sending data", exc, self._timeout) from None
 
     def end(self) -> None:
         """Say the data is complete: every hop commits the chunk."""
         try:
-            self._sock.sendall(_END_RECORD)
+            self._connected.sendall(_END_RECORD)
         except OSError as exc:
-            raise self._failed("ending the write", exc) from None
+            raise self._failed("ending the write", exc, self._timeout) from None
 
     def ack(self, timeout: float | None = None) -> gfs_pb2.WriteAck:
         """The datanode's WriteAck, waiting at most `timeout` (default: the stream's)."""
+        wait = self._timeout if timeout is None else timeout
         try:
-            self._sock.settimeout(self._timeout if timeout is None else timeout)
-            kind, payload = _read_reply(self._sock, self.address)
+            self._connected.settimeout(wait)
+            kind, payload = _read_reply(self._connected, self.address)
         except OSError as exc:
-            raise self._failed("waiting for the ack", exc) from None
+            raise self._failed("waiting for the ack", exc, wait) from None
         if kind != _ACK:
             raise TransferError(Code.UNAVAILABLE, f"{self.address} sent a malformed record")
         try:
@@ -366,11 +388,16 @@ class ChunkStream:
 
     def close(self) -> None:
         """Drop the connection; safe from another thread (wakes a blocked send or receive)."""
+        with self._lock:
+            self._closed = True
+            sock = self._sock
+        if sock is None:
+            return
         try:
-            self._sock.shutdown(socket.SHUT_RDWR)
+            sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self._sock.close()
+        sock.close()
 
 
 def write_remote(
@@ -388,6 +415,7 @@ def write_remote(
     """
     stream = ChunkStream(address, secret, handle, downstream, timeout)
     try:
+        stream.start()
         for piece in pieces:
             stream.send(piece)
         return stream.finish()
@@ -419,10 +447,15 @@ class StreamSet:
             raise TransferError(Code.UNAVAILABLE, f"{who} has not published its data port")
         stream = ChunkStream(replica.data_address, secret, handle, downstream, timeout)
         with self._lock:
-            self._streams.add(stream)
+            self._streams.add(stream)  # before connecting: close_all() reaches it in start()
             closed = self._closed
         if closed:
             stream.close()
+        try:
+            stream.start()
+        except TransferError:
+            self.done(stream)
+            raise
         return stream
 
     def done(self, stream: ChunkStream) -> None:
@@ -463,7 +496,12 @@ class BackgroundWriter:
 
 
 class _UpstreamGone(Exception):
-    """The sender of a write vanished, stalled or broke the protocol: nothing is kept."""
+    """The sender of a write vanished, stalled or broke the protocol: nothing is kept. With
+    a `code`, the sender is told why (it broke the protocol, and may still listen)."""
+
+    def __init__(self, why: str, code: Code | None = None) -> None:
+        super().__init__(why)
+        self.code = code
 
 
 def _recv_upstream(conn: socket.socket, buffer: bytearray, deadline: float) -> None:
@@ -574,6 +612,7 @@ class TransferServer:
         self._secret_text = secret
         self._secret = secret.encode()
         self._transfers = transfers  # counts transfers (the namenode's load)
+        self._chunk_size = chunk_size  # a write may not send more
         self._write_timeout = transfer_timeout(chunk_size)
         self._idle_timeout = idle_timeout
         self._request_timeout = request_timeout
@@ -766,6 +805,8 @@ class TransferServer:
             writer.abort()
             next_hop.drop()  # without END: the next hops discard it too
             logger.info("write of chunk %s abandoned by the upstream (%s); discarded", hexh, exc)
+            if exc.code is not None:
+                conn.sendall(encode_error(exc.code, f"{self.name}: {exc}"))
             return
         except OSError as exc:  # the local disk
             writer.abort()
@@ -802,13 +843,19 @@ class TransferServer:
         the connection ends, stalls or breaks the protocol first, OSError for the disk."""
         deadline = time.monotonic() + self._write_timeout
         header = bytearray(_RECORD.size)
+        received = 0
         while True:
             _recv_upstream(conn, header, deadline)
             kind, size = _RECORD.unpack(header)
             if kind == _END and size == 0:
                 return
             if kind != _DATA or not 0 < size <= MAX_PIECE:
-                raise _UpstreamGone(f"unexpected record {kind} of {size} bytes")
+                why = f"unexpected record {kind} of {size} bytes"
+                raise _UpstreamGone(why, Code.BAD_REQUEST)
+            received += size
+            if received > self._chunk_size:
+                why = f"more data than the chunk size ({self._chunk_size} bytes)"
+                raise _UpstreamGone(why, Code.BAD_REQUEST)
             piece = bytearray(size)  # fresh: the disk thread may still hold the last ones
             _recv_upstream(conn, piece, deadline)
             next_hop.send(piece)  # forward first: the next hop works while we write

@@ -26,7 +26,7 @@ TIMEOUT = 30.0
 
 
 class Cluster:
-    def __init__(self, root: Path, count: int) -> None:
+    def __init__(self, root: Path, count: int, chunk_size: int = 64 * MIB) -> None:
         self.dir = ClusterDir(root)
         self.secret = self.dir.ensure_secret()
         self.servers: list[DatanodeServer] = []
@@ -34,7 +34,7 @@ class Cluster:
         for i in range(count):
             store = ChunkStore(self.dir.data / f"datanode-{i}")
             server = DatanodeServer(
-                store, name=f"datanode-{i}", secret=self.secret, chunk_size=8 * MIB
+                store, name=f"datanode-{i}", secret=self.secret, chunk_size=chunk_size
             )
             server.start()
             self.servers.append(server)
@@ -94,6 +94,7 @@ def write(
     head = cluster.servers[chain[0]].data_address
     stream = ChunkStream(head, cluster.secret, handle, rest, timeout)
     try:
+        stream.start()
         for n, start in enumerate(range(0, len(data), frame)):
             stream.send(data[start : start + frame])
             if after_frame is not None:
@@ -179,7 +180,9 @@ def test_missing_and_bad_requests(cluster: Cluster) -> None:
     for bad in (bytes((7, 0, 0, 0, 0)), bytes(5), bytes((0,)) + (MIB + 1).to_bytes(4, "little")):
         with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
             sock.sendall(_write_request(cluster, 5, None) + bytes((0, 2, 0, 0, 0)) + b"ok" + bad)
-            assert _records(sock) == bytes((3, 0, 0, 0, 0))  # READY, then closed: no ACK
+            reply = _records(sock)
+        assert reply[:5] == bytes((3, 0, 0, 0, 0))  # READY, then an ERROR, no ACK
+        assert reply[5] == 2 and reply[10] == Code.BAD_REQUEST, reply
     for server in cluster.servers:
         wait_until(lambda s=server: s.service.active_transfers == 0)
     assert cluster.servers[0].store.report() == [(3, 3)]
@@ -333,7 +336,7 @@ def test_calls_without_the_secret_are_refused(cluster: Cluster) -> None:
             read_remote(cluster.servers[0].data_address, wrong, 61, 0, 0, TIMEOUT).__next__()
         assert refused.value.code == Code.UNAUTHENTICATED
         with pytest.raises(TransferError) as refused:
-            ChunkStream(cluster.servers[0].data_address, wrong, 62, [], TIMEOUT)
+            ChunkStream(cluster.servers[0].data_address, wrong, 62, [], TIMEOUT).start()
         assert refused.value.code == Code.UNAUTHENTICATED
         with pytest.raises(grpc.RpcError) as info:
             stub.Scan(gfs_pb2.ScanRequest(), timeout=TIMEOUT)
@@ -352,6 +355,7 @@ class _StuckHop:
         self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
         self.replica = gfs_pb2.Replica(datanode="stuck", data_address=self.address)
         self._ready = ready
+        self.connected = threading.Event()
         self._release = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -372,6 +376,7 @@ class _StuckHop:
                 rest -= len(conn.recv(rest))
             if self._ready:
                 conn.sendall(bytes((3, 0, 0, 0, 0)))
+            self.connected.set()
             self._release.wait(TIMEOUT)
 
     def close(self) -> None:
@@ -398,6 +403,73 @@ def test_a_stuck_next_hop_is_blamed_and_the_chunk_kept_upstream(
     assert read(cluster, 0, 55) == data and read(cluster, 1, 55) == data
 
 
+def test_more_than_a_chunk_is_refused_and_kept_nowhere(tmp_path: Path) -> None:
+    """Datanodes of 8 MiB chunks: a writer that sends more is cut off."""
+    small = Cluster(tmp_path / "small", 2, chunk_size=8 * MIB)
+    try:
+        with pytest.raises(TransferError):
+            write(small, 56, payload(9 * MIB, seed=13), [0, 1])
+        for server in small.servers:
+            wait_until(lambda s=server: s.service.active_transfers == 0)
+            assert server.store.report() == []
+            assert list(server.store.tmp_dir.iterdir()) == []
+        assert write(small, 56, payload(8 * MIB, seed=13), [0, 1]) is not None  # a full one
+    finally:
+        small.close()
+
+
+def test_a_hop_stopped_under_a_blocked_sender_resets_it(cluster: Cluster) -> None:
+    """The middle hop stops while the head is blocked sending to it (its window full: the
+    middle is itself blocked on a next hop that stopped reading). The head must hear a
+    reset at once, not sit on a zero window until its wait runs out ("stalled")."""
+    import threading
+
+    stuck = _StuckHop(ready=True)
+    acks: list[gfs_pb2.WriteAck | None] = []
+    writer = threading.Thread(
+        target=lambda: acks.append(
+            write(cluster, 57, payload(48 * MIB, seed=14), [0, 1], downstream=[stuck.replica])
+        )
+    )
+    try:
+        writer.start()
+        assert stuck.connected.wait(TIMEOUT)
+        time.sleep(1.0)  # let the buffers fill; stopping sooner must give the same answer
+        cluster.servers[1].stop(grace=0)
+        writer.join(TIMEOUT)
+    finally:
+        stuck.close()
+    assert not writer.is_alive()
+    [ack] = acks
+    assert ack is not None and list(ack.stored_on) == ["datanode-0"]
+    assert ack.failed_datanode == "datanode-1" and "stalled" not in ack.error, ack.error
+    assert read(cluster, 0, 57) == payload(48 * MIB, seed=14)
+
+
+def test_close_interrupts_a_copy_to_a_silent_target(cluster: Cluster) -> None:
+    """A stopping datanode drops its outgoing copies at once, even one still waiting for
+    its target's READY (the copy would otherwise hold the stop for its whole timeout,
+    26 s with these chunks)."""
+    import threading
+
+    write(cluster, 58, payload(MIB, seed=15), [0])
+    stuck = _StuckHop(ready=False)
+    acks: list[gfs_pb2.WriteAck] = []
+    service = cluster.servers[0].service
+    copier = threading.Thread(target=lambda: acks.append(service.replicate(58, [stuck.replica])))
+    try:
+        copier.start()
+        assert stuck.connected.wait(TIMEOUT)
+        service.close()
+        copier.join(5.0)
+        assert not copier.is_alive(), "close() did not interrupt the copy"
+    finally:
+        stuck.close()
+        copier.join(TIMEOUT)
+    [ack] = acks
+    assert ack.failed_datanode == "stuck" and not ack.stored_on, ack
+
+
 def test_busy_writes_are_refused_before_any_data(tmp_path: Path) -> None:
     """Beyond max_writes, a write is answered BUSY at once: the client picks a new
     pipeline instead of streaming a chunk that would be dropped."""
@@ -415,16 +487,24 @@ def test_busy_writes_are_refused_before_any_data(tmp_path: Path) -> None:
 
     server = _transfer_server(dn, held, max_writes=1)
     try:
-        first = threading.Thread(
-            target=lambda: ChunkStream(server.address, dn.secret, 91, [], TIMEOUT).close()
-        )
+        acks: list[gfs_pb2.WriteAck] = []
+
+        def first_write() -> None:
+            stream = ChunkStream(server.address, dn.secret, 91, [], TIMEOUT)
+            stream.start()
+            stream.send(b"first")
+            acks.append(stream.finish())
+            stream.close()
+
+        first = threading.Thread(target=first_write)
         first.start()
         assert entered.wait(TIMEOUT)  # the first write holds the only slot
         with pytest.raises(TransferError) as busy:
-            ChunkStream(server.address, dn.secret, 92, [], TIMEOUT)
+            ChunkStream(server.address, dn.secret, 92, [], TIMEOUT).start()
         assert busy.value.code == Code.BUSY
         release.set()
         first.join(TIMEOUT)
+        assert [list(a.stored_on) for a in acks] == [["datanode-0"]]
     finally:
         release.set()
         server.stop()
