@@ -344,13 +344,16 @@ class GfsClient:
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    def _secret_refused(self, what: str) -> errors.GfsError:
+        return errors.GfsError(
+            f"{what} refused: wrong or missing cluster secret (UNAUTHENTICATED); "
+            f"check {self._dir.secret_file}"
+        )
+
     def _error(self, err: grpc.RpcError, what: str) -> errors.GfsError:
         code = _code(err)
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            return errors.GfsError(
-                f"{what} refused: wrong or missing cluster secret (UNAUTHENTICATED); "
-                f"check {self._dir.secret_file}"
-            )
+            return self._secret_refused(what)
         if code == grpc.StatusCode.UNAVAILABLE and _not_sent(err):
             return errors.Unavailable(f"{what}: cannot connect ({err.details()})")
         return rpc.error_from_rpc(err, what)
@@ -583,10 +586,7 @@ class GfsClient:
                 )
             except transfer.TransferError as exc:
                 if exc.code == transfer.Code.UNAUTHENTICATED:
-                    raise errors.GfsError(
-                        f"datanode {head.datanode} refused: wrong or missing cluster secret "
-                        f"(UNAUTHENTICATED); check {self._dir.secret_file}"
-                    ) from None
+                    raise self._secret_refused(f"datanode {head.datanode}") from None
                 last_failure = f"{head.datanode}: {exc}"
                 logger.warning(
                     "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
@@ -828,10 +828,7 @@ class GfsClient:
                 continue
             except transfer.TransferError as exc:
                 if exc.code == transfer.Code.UNAUTHENTICATED:
-                    raise errors.GfsError(
-                        f"datanode {replica.datanode} refused: wrong or missing cluster secret "
-                        f"(UNAUTHENTICATED); check {self._dir.secret_file}"
-                    ) from None
+                    raise self._secret_refused(f"datanode {replica.datanode}") from None
                 if exc.code == transfer.Code.BUSY and busy_waits < BUSY_WAITS:
                     # Serving too many reads: try the other replicas, then this one again.
                     busy_waits += 1

@@ -20,7 +20,7 @@ from gfs import errors
 logger = logging.getLogger(__name__)
 
 SECRET_METADATA_KEY = "x-minimr-secret"
-FRAME_BYTES = 1024 * 1024  # ~1 MiB frames stream fastest over loopback gRPC
+FRAME_BYTES = 1024 * 1024  # ~1 MiB pieces: fast on loopback gRPC and sockets alike
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

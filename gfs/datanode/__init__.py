@@ -1,7 +1,8 @@
 """The GFS datanode: chunk replicas with per-block CRCs, pipelined writes, verified reads.
 
-`gfs.datanode.store` has no gRPC dependency; `gfs.datanode.server` holds the service,
-heartbeats and scrubber; `python -m gfs.datanode` runs one.
+`gfs.datanode.store` has no gRPC dependency; `gfs.datanode.transfer` moves chunk data
+(reads, pipelined writes) over the data transfer port; `gfs.datanode.server` holds the
+gRPC service (control), heartbeats and scrubber; `python -m gfs.datanode` runs one.
 """
 
 from __future__ import annotations

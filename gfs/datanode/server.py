@@ -23,13 +23,18 @@ from gfs import rpc
 from gfs import zk as gfs_zk
 from gfs.config import ClusterConfig
 from gfs.datanode.store import ChunkNotFound, ChunkStore, CorruptChunk
-from gfs.datanode.transfer import StreamSet, TransferError, TransferServer, split_address
+from gfs.datanode.transfer import (
+    MIN_TRANSFER_RATE,
+    StreamSet,
+    TransferError,
+    TransferServer,
+    split_address,
+)
 from gfs.handles import format_handle
 from gfs.proto import gfs_pb2, gfs_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
-MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes/s a chunk copy may not fall below
 # Copies ordered by the namenode run at once up to this many. The namenode itself keeps at
 # most 2 copies per source in flight; the headroom is for copies to a target that stopped
 # answering, which the namenode has already given up on and replaced.

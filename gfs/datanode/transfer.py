@@ -46,6 +46,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -79,6 +80,7 @@ LOCAL_QUEUE_PIECES = 8  # pieces buffered between receiving and the local disk
 MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes/s a chunk write may not fall below
 TRANSFER_BASE_TIMEOUT = 60.0  # seconds, plus the chunk size at MIN_TRANSFER_RATE
 
+_Head = TypeVar("_Head")
 _REQUEST = struct.Struct("<4sBHQQQ")
 _WRITE_REQUEST = struct.Struct("<4sBHII")
 _RECORD = struct.Struct("<BI")
@@ -135,13 +137,17 @@ def decode_request_head(raw: bytes) -> tuple[int, int, int, int]:
     Raises TransferError(BAD_REQUEST) for anything that is not our protocol's version.
     """
     magic, version, secret_len, handle, offset, length = _REQUEST.unpack(raw)
-    if magic != MAGIC:
+    _check_head(magic, MAGIC, version, secret_len)
+    return secret_len, handle, offset, length
+
+
+def _check_head(magic: bytes, expected: bytes, version: int, secret_len: int) -> None:
+    if magic != expected:
         raise TransferError(Code.BAD_REQUEST, "not a GFS data transfer request")
     if version != VERSION:
         raise TransferError(Code.BAD_REQUEST, f"unsupported protocol version {version}")
     if secret_len > MAX_SECRET_BYTES:
         raise TransferError(Code.BAD_REQUEST, "secret too long")
-    return secret_len, handle, offset, length
 
 
 def encode_write_request(secret: bytes, wait: float, header: bytes) -> bytes:
@@ -158,12 +164,7 @@ def encode_write_request(secret: bytes, wait: float, header: bytes) -> bytes:
 def decode_write_request_head(raw: bytes) -> tuple[int, float, int]:
     """(secret length, wait in seconds, header length) of a write request's fixed part."""
     magic, version, secret_len, wait_ms, header_len = _WRITE_REQUEST.unpack(raw)
-    if magic != WRITE_MAGIC:
-        raise TransferError(Code.BAD_REQUEST, "not a GFS data transfer request")
-    if version != VERSION:
-        raise TransferError(Code.BAD_REQUEST, f"unsupported protocol version {version}")
-    if secret_len > MAX_SECRET_BYTES:
-        raise TransferError(Code.BAD_REQUEST, "secret too long")
+    _check_head(magic, WRITE_MAGIC, version, secret_len)
     if header_len > MAX_HEADER_BYTES:
         raise TransferError(Code.BAD_REQUEST, "write header too long")
     return secret_len, wait_ms / 1000, header_len
@@ -719,14 +720,10 @@ class TransferServer:
         if magic == WRITE_MAGIC:
             self._answer_write(conn, deadline)
             return
-        try:
-            head = bytearray(_REQUEST.size - 4)
-            _recv_exactly(conn, memoryview(head), deadline)
-            secret_len, handle, offset, length = decode_request_head(bytes(magic + head))
-        except TransferError as exc:
-            logger.info("data transfer port: refused a request: %s", exc)
-            conn.sendall(encode_error(exc.code, str(exc)))
+        read = self._request_head(conn, magic, _REQUEST.size, decode_request_head, deadline)
+        if read is None:
             return
+        secret_len, handle, offset, length = read
         if not self._authenticated(conn, secret_len, deadline):
             return
         if not self._serving.acquire(blocking=False):
@@ -737,6 +734,26 @@ class TransferServer:
                 self._send_range(conn, handle, offset, length)
         finally:
             self._serving.release()
+
+    def _request_head(
+        self,
+        conn: socket.socket,
+        magic: bytearray,
+        size: int,
+        decode: Callable[[bytes], _Head],
+        deadline: float,
+    ) -> _Head | None:
+        """The rest of a request's fixed part, decoded; None (after telling the client)
+        when it is not one of ours."""
+        head = bytearray(size)
+        head[:4] = magic
+        _recv_exactly(conn, memoryview(head)[4:], deadline)
+        try:
+            return decode(bytes(head))
+        except TransferError as exc:
+            logger.info("data transfer port: refused a request: %s", exc)
+            conn.sendall(encode_error(exc.code, str(exc)))
+            return None
 
     def _authenticated(self, conn: socket.socket, secret_len: int, deadline: float) -> bool:
         """Read the request's secret; False (after telling the client) when it is wrong."""
@@ -749,15 +766,12 @@ class TransferServer:
         return False
 
     def _answer_write(self, conn: socket.socket, deadline: float) -> None:
-        head = bytearray(_WRITE_REQUEST.size)
-        head[:4] = WRITE_MAGIC
-        _recv_exactly(conn, memoryview(head)[4:], deadline)
-        try:
-            secret_len, wait, header_len = decode_write_request_head(bytes(head))
-        except TransferError as exc:
-            logger.info("data transfer port: refused a request: %s", exc)
-            conn.sendall(encode_error(exc.code, str(exc)))
+        read = self._request_head(
+            conn, bytearray(WRITE_MAGIC), _WRITE_REQUEST.size, decode_write_request_head, deadline
+        )
+        if read is None:
             return
+        secret_len, wait, header_len = read
         if not self._authenticated(conn, secret_len, deadline):
             return
         raw_header = bytearray(header_len)

@@ -473,18 +473,10 @@ def test_close_interrupts_a_copy_to_a_silent_target(cluster: Cluster) -> None:
 def test_busy_writes_are_refused_before_any_data(tmp_path: Path) -> None:
     """Beyond max_writes, a write is answered BUSY at once: the client picks a new
     pipeline instead of streaming a chunk that would be dropped."""
-    import contextlib
     import threading
 
     dn = Cluster(tmp_path / "c", 1)
-    entered, release = threading.Event(), threading.Event()
-
-    @contextlib.contextmanager
-    def held() -> Iterator[None]:
-        entered.set()
-        release.wait(TIMEOUT)
-        yield
-
+    entered, release, held = _held_slot()
     server = _transfer_server(dn, held, max_writes=1)
     try:
         acks: list[gfs_pb2.WriteAck] = []
@@ -537,6 +529,23 @@ def test_transfer_port_refuses_other_protocols_and_keeps_serving(cluster: Cluste
         assert read(cluster, 0, 71) == b"still here"
 
 
+def _held_slot() -> tuple[Any, Any, Callable[[], Any]]:
+    """(entered, release, hook): a `transfers` hook that holds every transfer in its slot
+    until `release` is set, and sets `entered` when one gets there."""
+    import contextlib
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    @contextlib.contextmanager
+    def held() -> Iterator[None]:
+        entered.set()
+        release.wait(TIMEOUT)
+        yield
+
+    return entered, release, held
+
+
 def _transfer_server(dn: Cluster, transfers: Any, **kw: Any) -> Any:
     from gfs.datanode.transfer import TransferServer
 
@@ -557,18 +566,10 @@ def test_transfer_port_answers_busy_beyond_its_limit(tmp_path: Path) -> None:
     """One read at a time here: a second is answered BUSY (after its request was read, so
     the answer arrives); a connection that never sends a request holds no slot and is
     closed after the request timeout."""
-    import contextlib
     import threading
 
     dn = Cluster(tmp_path / "c", 1)
-    entered, release = threading.Event(), threading.Event()
-
-    @contextlib.contextmanager
-    def held() -> Iterator[None]:
-        entered.set()
-        release.wait(TIMEOUT)
-        yield
-
+    entered, release, held = _held_slot()
     server = _transfer_server(dn, held, max_connections=1, request_timeout=0.5)
     try:
         data = payload(3 * MIB, seed=8)
