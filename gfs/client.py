@@ -572,12 +572,8 @@ class GfsClient:
             sent = [0]
             head = pipeline[0]
             try:
-                if not head.data_address:
-                    raise transfer.TransferError(
-                        transfer.Code.UNAVAILABLE, "it has not published its data port"
-                    )
                 ack = transfer.write_remote(
-                    head.data_address,
+                    transfer.data_address_of(head),
                     self._secret,
                     handle,
                     pipeline[1:],
@@ -876,13 +872,10 @@ class GfsClient:
         """Bytes [lo, hi) of one replica from its datanode's data transfer port, one
         connection per chunk (TCP flow control bounds what is in flight). `views`: yield
         memoryviews of the received buffers (no copy)."""
-        if not replica.data_address:
-            raise transfer.TransferError(
-                transfer.Code.UNAVAILABLE, f"{replica.datanode} has not published its data port"
-            )
+        address = transfer.data_address_of(replica)
         got = lo
         for piece in transfer.read_remote(
-            replica.data_address, self._secret, handle, lo, hi - lo, timeout=self._timeout
+            address, self._secret, handle, lo, hi - lo, timeout=self._timeout
         ):
             if got + len(piece) > hi:
                 raise _ShortRead(f"{replica.datanode} sent more than the {hi - lo} bytes asked for")

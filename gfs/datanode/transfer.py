@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from google.protobuf.message import DecodeError
 
@@ -188,6 +188,23 @@ def decode_error(payload: bytes) -> TransferError:
     except ValueError:
         code = Code.INTERNAL
     return TransferError(code, payload[1:].decode("utf-8", "replace"))
+
+
+class Replica(Protocol):
+    """What locates a replica: gfs_pb2.Replica, or the client's ReplicaInfo."""
+
+    datanode: str
+    data_address: str
+
+
+def data_address_of(replica: Replica) -> str:
+    """The data transfer port of `replica`'s datanode; UNAVAILABLE when it has published
+    none (yet)."""
+    if not replica.data_address:
+        raise TransferError(
+            Code.UNAVAILABLE, f"{replica.datanode or 'a datanode'} has not published its data port"
+        )
+    return replica.data_address
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -443,10 +460,7 @@ class StreamSet:
         with self._lock:
             if self._closed:
                 raise TransferError(Code.UNAVAILABLE, "this datanode is stopping")
-        if not replica.data_address:
-            who = replica.datanode or replica.address
-            raise TransferError(Code.UNAVAILABLE, f"{who} has not published its data port")
-        stream = ChunkStream(replica.data_address, secret, handle, downstream, timeout)
+        stream = ChunkStream(data_address_of(replica), secret, handle, downstream, timeout)
         with self._lock:
             self._streams.add(stream)  # before connecting: close_all() reaches it in start()
             closed = self._closed

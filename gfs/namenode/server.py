@@ -238,15 +238,7 @@ class NamenodeService(gfs_pb2_grpc.NamenodeServicer):
                 )
             return gfs_pb2.AddChunkReply(
                 handle=handle,
-                pipeline=[
-                    gfs_pb2.Replica(
-                        datanode=t.name,
-                        address=t.address,
-                        host=t.host,
-                        data_address=t.data_address,
-                    )
-                    for t in targets
-                ],
+                pipeline=[_replica_pb(t) for t in targets],
             )
 
         return self._run(context, go)

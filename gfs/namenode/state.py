@@ -198,7 +198,8 @@ class NamenodeState:
         exclude: Iterable[str],
         abandon: int,
         now: float,
-    ) -> tuple[int, list[DatanodeRecord]]:
+    ) -> tuple[int, list[ReplicaView]]:
+        """A new chunk at the end of `path` and the pipeline to write it through."""
         node = self.ns.lookup(path)
         if not isinstance(node, FileNode):
             raise NotFound(f"{path}: not being written")
@@ -225,7 +226,7 @@ class NamenodeState:
         for target in targets:
             self.datanodes[target.name].assigned += 1
         self.leases[path] = now
-        return handle, [self.datanodes[t.name] for t in targets]
+        return handle, [self._replica_view(t.name) for t in targets]
 
     def commit_chunk(
         self, path: str, client: str, handle: int, size: int, stored_on: Iterable[str], now: float

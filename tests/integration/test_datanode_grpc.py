@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -121,6 +122,18 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
+
+
+def wait_until_quiet(count: Callable[[], int], quiet: float = 0.5) -> None:
+    """Wait until count() has not changed for `quiet` seconds (at most TIMEOUT in all)."""
+    deadline = time.monotonic() + TIMEOUT
+    last, since = count(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError("still changing after the timeout")
+        time.sleep(0.02)
+        if count() != last:
+            last, since = count(), time.monotonic()
 
 
 def free_port() -> int:
@@ -367,13 +380,11 @@ class _StuckHop:
         conn, _ = self._listener.accept()
         with conn:
             conn.settimeout(TIMEOUT)
-            head = b""
-            while len(head) < 15:
-                head += conn.recv(15 - len(head))
+            head = conn.recv(15, socket.MSG_WAITALL)
             secret_len, _wait, header_len = decode_write_request_head(head)
             rest = secret_len + header_len
-            while rest:
-                rest -= len(conn.recv(rest))
+            if len(conn.recv(rest, socket.MSG_WAITALL)) != rest:
+                raise ConnectionError("the request ended early")
             if self._ready:
                 conn.sendall(bytes((3, 0, 0, 0, 0)))
             self.connected.set()
@@ -426,15 +437,23 @@ def test_a_hop_stopped_under_a_blocked_sender_resets_it(cluster: Cluster) -> Non
 
     stuck = _StuckHop(ready=True)
     acks: list[gfs_pb2.WriteAck | None] = []
+    pieces_sent = [0]
+
+    def count(n: int) -> None:
+        pieces_sent[0] = n + 1
+
+    data = payload(48 * MIB, seed=14)
     writer = threading.Thread(
         target=lambda: acks.append(
-            write(cluster, 57, payload(48 * MIB, seed=14), [0, 1], downstream=[stuck.replica])
+            write(cluster, 57, data, [0, 1], downstream=[stuck.replica], after_frame=count)
         )
     )
     try:
         writer.start()
         assert stuck.connected.wait(TIMEOUT)
-        time.sleep(1.0)  # let the buffers fill; stopping sooner must give the same answer
+        # The client stops getting pieces out once every buffer down to the stuck hop is
+        # full. Stopping sooner must give the same answer; this makes it the hard case.
+        wait_until_quiet(lambda: pieces_sent[0])
         cluster.servers[1].stop(grace=0)
         writer.join(TIMEOUT)
     finally:
@@ -443,7 +462,30 @@ def test_a_hop_stopped_under_a_blocked_sender_resets_it(cluster: Cluster) -> Non
     [ack] = acks
     assert ack is not None and list(ack.stored_on) == ["datanode-0"]
     assert ack.failed_datanode == "datanode-1" and "stalled" not in ack.error, ack.error
-    assert read(cluster, 0, 57) == payload(48 * MIB, seed=14)
+    assert read(cluster, 0, 57) == data
+
+
+def test_a_hop_that_cannot_store_is_blamed_with_its_reason(cluster: Cluster) -> None:
+    """A real file-system error at a hop (its tmp/ is a file, so nothing can be created
+    there): as the middle hop, the ack names it and why, and the head keeps its copy; as
+    the head, the writer hears INTERNAL with the reason, and nothing is stored anywhere."""
+    broken = cluster.servers[1].store.tmp_dir
+    shutil.rmtree(broken)
+    broken.write_bytes(b"")
+    data = payload(2 * MIB, seed=16)
+    ack = write(cluster, 59, data, [0, 1, 2])
+    assert ack is not None and list(ack.stored_on) == ["datanode-0"]
+    assert ack.failed_datanode == "datanode-1"
+    assert "datanode-1 cannot store chunk 000000000000003b" in ack.error, ack.error
+    assert read(cluster, 0, 59) == data
+    with pytest.raises(TransferError) as info:
+        write(cluster, 60, data, [1, 2])
+    assert info.value.code == Code.INTERNAL and "cannot store chunk" in str(info.value)
+    for server in cluster.servers[1:]:
+        wait_until(lambda s=server: s.service.active_transfers == 0)
+        assert server.store.report() == []
+    broken.unlink()
+    broken.mkdir()
 
 
 def test_close_interrupts_a_copy_to_a_silent_target(cluster: Cluster) -> None:

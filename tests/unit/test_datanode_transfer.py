@@ -86,3 +86,14 @@ def test_each_hop_waits_less_than_the_one_before() -> None:
         waits.append(transfer.next_hop_wait(waits[-1]))
     assert waits == [20.0, 18.0, 16.0, 14.0]
     assert transfer.next_hop_wait(2.0) == 1.5  # short waits keep a quarter
+
+
+def test_a_replica_without_a_data_port_is_unavailable() -> None:
+    from gfs.proto import gfs_pb2
+
+    replica = gfs_pb2.Replica(datanode="dn-1", data_address="127.0.0.1:9")
+    assert transfer.data_address_of(replica) == "127.0.0.1:9"
+    with pytest.raises(TransferError) as info:
+        transfer.data_address_of(gfs_pb2.Replica(datanode="dn-2"))
+    assert info.value.code == Code.UNAVAILABLE
+    assert str(info.value) == "dn-2 has not published its data port"

@@ -67,8 +67,8 @@ class SimCluster:
         for _ in range(chunks):
             handle, targets = self.state.add_chunk(path, "c", "", [], 0, self.now)
             for target in targets:
-                self.disks[target.name][handle] = 10
-            self.state.commit_chunk(path, "c", handle, 10, [t.name for t in targets], self.now)
+                self.disks[target.datanode][handle] = 10
+            self.state.commit_chunk(path, "c", handle, 10, [t.datanode for t in targets], self.now)
             handles.append(handle)
         self.state.complete(path, "c", False, self.now)
         return handles

@@ -40,10 +40,37 @@ def write(state: NamenodeState, path: str, sizes: list[int], now: float = 1.0, h
     handles = []
     for size in sizes:
         handle, targets = state.add_chunk(path, "c", host, [], 0, now)
-        state.commit_chunk(path, "c", handle, size, [t.name for t in targets], now)
-        handles.append((handle, [t.name for t in targets]))
+        state.commit_chunk(path, "c", handle, size, [t.datanode for t in targets], now)
+        handles.append((handle, [t.datanode for t in targets]))
     state.complete(path, "c", False, now)
     return handles
+
+
+def test_a_pipeline_carries_every_address_a_writer_needs() -> None:
+    """The pipeline of a new chunk names each datanode's gRPC and data transfer addresses
+    (writes go to the data port; AddChunk once handed out none)."""
+    state = make_state(datanodes=0)
+    for i in range(3):
+        state.heartbeat(
+            f"datanode-{i}",
+            f"127.0.0.1:{7000 + i}",
+            f"host-{i}",
+            0,
+            0,
+            {},
+            (),
+            0.0,
+            data_address=f"127.0.0.1:{8000 + i}",
+        )
+    state.create("/f", 0, "c", False, 1.0)
+    _handle, pipeline = state.add_chunk("/f", "c", "host-1", [], 0, 1.0)
+    assert [(r.datanode, r.address, r.host, r.data_address) for r in pipeline][0] == (
+        "datanode-1",
+        "127.0.0.1:7001",
+        "host-1",
+        "127.0.0.1:8001",
+    )
+    assert all(r.data_address == f"127.0.0.1:{8000 + int(r.datanode[-1])}" for r in pipeline)
 
 
 def test_write_places_three_distinct_replicas_writer_first() -> None:
@@ -136,9 +163,9 @@ def test_abandoned_chunk_replicas_are_garbage() -> None:
     state = make_state()
     state.create("/f", 0, "c", False, 0)
     first, targets = state.add_chunk("/f", "c", "", [], 0, 0)
-    holder = int(targets[0].name.split("-")[1])
+    holder = int(targets[0].datanode.split("-")[1])
     beat(state, holder, {first: 10}, 0.5)
-    second, _ = state.add_chunk("/f", "c", "", [targets[1].name], first, 1.0)
+    second, _ = state.add_chunk("/f", "c", "", [targets[1].datanode], first, 1.0)
     assert second != first
     commands, _ = beat(state, holder, {first: 10}, 1.5)
     assert commands == [DeleteReplicas([first])]
