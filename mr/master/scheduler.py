@@ -473,6 +473,9 @@ class Scheduler:
                 self._requeue(task)
 
         busy = sum(1 for a in mine.values() if a.state == RUNNING)
+        preempted = self._preempt_for_maps(worker, now)
+        if preempted is not None:
+            result.kill.append(preempted)  # its slot counts as busy until the worker says so
         capped = self.cap_to_cpus and worker.cpus > 0
         bound = self._cpu_bound_phases() if capped else set()
         cpu_room = self._cpu_room(worker, bound) if capped else 0
@@ -491,6 +494,40 @@ class Scheduler:
                 worker.told_to_drop.add(job.job_id)
                 result.drop_jobs.append(job.job_id)
         return result
+
+    def _preempt_for_maps(self, worker: Worker, now: float) -> AttemptRef | None:
+        """Hadoop's reduce preemption: when maps are pending, no map runs anywhere and every
+        live slot is taken, the newest reduce on `worker` that waits for maps gives its slot
+        up (killed, not failed; it runs again later). Reduces that took every slot once all
+        maps were out would otherwise wait forever for a map re-executed after a worker
+        loss."""
+        active = [j for j in self.jobs.values() if j.state not in TERMINAL and not j.committing]
+        if not any(t.state == PENDING for j in active for t in j.maps):
+            return None
+        if any(a.state == RUNNING for j in active for t in j.maps for a in t.attempts):
+            return None  # a map will end and free its slot
+        held: Counter[str] = Counter(
+            a.worker for j in active for t in j.tasks() for a in t.running()
+        )
+        if any(held[w.name] < w.slots for w in self.workers.values() if w.alive):
+            return None  # a pending map can take a free slot somewhere
+        waiting = [
+            (a.start, job, task, a)
+            for job in active
+            if not all(t.state == DONE for t in job.maps)
+            for task in job.reduces
+            if task.committing is None
+            for a in task.running()
+            if a.worker == worker.name
+        ]
+        if not waiting:
+            return None
+        _, job, task, attempt = max(waiting, key=lambda w: w[0])
+        self._close(job, attempt, KILLED, now, "preempted: a pending map needed its slot")
+        self._requeue(task)
+        job.count("preempted_reduces")
+        job.event(now, f"{task.task_id} attempt {attempt.ref.attempt} preempted for a map")
+        return attempt.ref
 
     def _cpu_room(self, worker: Worker, bound: set[tuple[str, str]]) -> int:
         """How many more CPU-bound attempts `worker` may start under cap_to_cpus: its

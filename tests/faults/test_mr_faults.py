@@ -250,6 +250,41 @@ def test_worker_with_finished_maps_killed_in_reduce_phase(cluster_factory, job_f
     assert output_counts(cluster, "/out") == wordcount_reference(files)
 
 
+def test_reduces_holding_every_slot_give_one_up_to_a_lost_map(
+    cluster_factory, job_file: Path, tmp_path: Path
+) -> None:
+    """One slot per worker: once every map is out, the reduces take the two free workers'
+    slots and wait. Killing the worker that runs the last map leaves that map only slots
+    the reduces hold; one reduce is preempted (killed, not failed), the map runs in its
+    slot, and the job ends with the exact output. Without preemption it never ends."""
+    cluster = cluster_factory(mr={**MR_FAULTS, "slots": 1}, gfs={"chunk_size": CHUNK})
+    files = put_input(cluster)  # 10 maps on 3 slots
+    slow = [f"slow_file={files[1].name}", "slow_factor=20", f"marker_dir={tmp_path}"]
+    # The slow map is the last one running once the others are done.
+    proc = start_submit(
+        cluster, job_file, "/out", "delay=0.001", *slow, "run=preempt", extra=("--no-speculation",)
+    )
+
+    def reduces_wait_on_an_early_map(s: dict) -> bool:
+        maps = [a for a in s["attempts"] if a["task"].startswith("m-")]
+        last = [a for a in maps if a["state"] == "RUNNING"]
+        return len(running_on(s, "r-")) == 2 and len(last) == 1 and last[0]["progress"] < 0.5
+
+    try:
+        status = wait_for(cluster, reduces_wait_on_an_early_map, "reduces waiting for a map", 120)
+        cluster.kill(running_on(status, "m-")[0])
+        code, final, err = finish(proc, timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert code == 0, err
+    assert final["counters"]["preempted_reduces"] >= 1
+    preempted = [a for a in final["attempts"] if "preempted" in a["error"]]
+    assert preempted and all(a["state"] == "KILLED" for a in preempted), final["attempts"]
+    assert output_counts(cluster, "/out") == wordcount_reference(files)
+
+
 MR_HA = {"masters": 2, "workers": 3, "dead_after": 2.0, "heartbeat_interval": 0.1}
 
 

@@ -135,6 +135,35 @@ def test_reduces_wait_until_all_maps_are_assigned_and_get_locations() -> None:
     assert {tuple(m.task for m in loc.maps) for loc in result.locations} == {("m-00000",)}
 
 
+def test_reduces_holding_every_slot_give_one_up_to_a_rerun_map() -> None:
+    """Reduces took every slot once all maps were out; then the worker holding the map
+    outputs died. Without preemption the re-executed maps would never find a slot."""
+    sim = Sim(workers=2, slots=1)
+    sim.add_worker("worker-2", "host-2", slots=2)
+    job = sim.s.submit(spec(reducers=2), splits(2, host_of=lambda i: ("host-2",)), sim.now)
+    sim.beat("worker-2")  # both maps, data-local
+    sim.beat("worker-0")  # every map is out: the reduces start, one per worker
+    sim.beat("worker-1")
+    assert [len(sim.running[n]) for n in ("worker-0", "worker-1", "worker-2")] == [1, 1, 2]
+    for ref in list(sim.running["worker-2"]):
+        sim.finish("worker-2", ref)
+    sim.now += DEAD_AFTER + 1
+    sim.beat("worker-0")
+    sim.beat("worker-1")
+    sim.s.tick(sim.now)  # worker-2 and the map outputs on it are gone
+    assert [t.state for t in job.maps] == [PENDING, PENDING]
+    result = sim.beat("worker-0")
+    assert [r.task for r in result.kill] == ["r-00000"] and not result.assign
+    preempted = job.reduces[0].attempts[0]
+    assert preempted.state == KILLED and "preempted" in preempted.error
+    assert job.reduces[0].state == PENDING
+    assert [a.task.task_id for a in sim.beat("worker-0").assign] == ["m-00000"]
+    assert not sim.beat("worker-1").kill  # a map runs: no more preemption
+    sim.run_to_end("j1")
+    assert job.counters["preempted_reduces"] == 1
+    assert all(t.failures == 0 for t in job.tasks())
+
+
 def test_fifo_between_jobs() -> None:
     sim = Sim(workers=1, slots=1)
     sim.s.submit(spec("a", reducers=1), splits(1), sim.now)
