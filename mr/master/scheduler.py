@@ -38,6 +38,9 @@ BACKUP_SHARE = 0.1  # at most this share of all slots (at least one) runs backup
 # Tasks this short gain nothing from a backup, and their progress reports are too coarse
 # to judge: a backup needs at least this much run time and this much projected time left.
 MIN_SPECULATION_SECONDS = 1.0
+# A reduce attempt reports its shuffle (fetching map outputs) as this first share of its
+# progress, and merging and reducing as the rest.
+SHUFFLE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -496,29 +499,39 @@ class Scheduler:
         return result
 
     def _preempt_for_maps(self, worker: Worker, now: float) -> AttemptRef | None:
-        """Hadoop's reduce preemption: when maps are pending, no map runs anywhere and every
-        live slot is taken, the newest reduce on `worker` that waits for maps gives its slot
-        up (killed, not failed; it runs again later). Reduces that took every slot once all
-        maps were out would otherwise wait forever for a map re-executed after a worker
-        loss."""
+        """Hadoop's reduce preemption: when maps are pending, none runs, and no live worker
+        that may run one has a free slot, the newest reduce on `worker` (one that may run a
+        pending map) still fetching map outputs gives its slot up: killed, not failed, it
+        runs again later. Reduces that took every slot once all maps were out would
+        otherwise wait forever for a map re-executed after a worker loss, or for one that
+        failed and may not go back to the only free worker."""
         active = [j for j in self.jobs.values() if j.state not in TERMINAL and not j.committing]
-        if not any(t.state == PENDING for j in active for t in j.maps):
+        pending = [t for j in active for t in j.maps if t.state == PENDING]
+        if not pending:
             return None
         if any(a.state == RUNNING for j in active for t in j.maps for a in t.attempts):
             return None  # a map will end and free its slot
+        alive = [w for w in self.workers.values() if w.alive]
+
+        def takes_a_map(w: Worker) -> bool:
+            return any(self._may_run(t, w, alive) for t in pending)
+
+        if not takes_a_map(worker):
+            return None  # its slot would not help
         held: Counter[str] = Counter(
             a.worker for j in active for t in j.tasks() for a in t.running()
         )
-        if any(held[w.name] < w.slots for w in self.workers.values() if w.alive):
-            return None  # a pending map can take a free slot somewhere
+        if any(held[w.name] < w.slots and takes_a_map(w) for w in alive):
+            return None  # a pending map can take a free slot
         waiting = [
             (a.start, job, task, a)
             for job in active
             if not all(t.state == DONE for t in job.maps)
             for task in job.reduces
-            if task.committing is None
+            if task.state != DONE and task.committing is None
             for a in task.running()
-            if a.worker == worker.name
+            # Past the shuffle a reduce needs no map any more: it ends and frees its slot.
+            if a.worker == worker.name and a.progress < SHUFFLE_SHARE
         ]
         if not waiting:
             return None

@@ -29,6 +29,7 @@ from mr import counters as C
 from mr import runtime
 from mr.counters import Counters
 from mr.job import JobDefinition, loads_job
+from mr.master.scheduler import SHUFFLE_SHARE
 from mr.proto import mr_pb2, mr_pb2_grpc
 
 PROGRESS_EVERY = 0.25  # seconds between progress messages
@@ -222,7 +223,7 @@ class Shuffle:
                     done, _ = wait(running, 0.2 if full else 0.02, return_when=FIRST_COMPLETED)
                     for future in done:
                         self._fetched(future, *running.pop(future))
-                    reporter.progress(0.5 * len(self.fetched) / max(total, 1))
+                    reporter.progress(SHUFFLE_SHARE * len(self.fetched) / max(total, 1))
                 while self.conn.poll(0 if running or self.pending() else 0.2):
                     self.handle(self.conn.recv())
                 now = time.monotonic()
@@ -288,7 +289,7 @@ def run_reduce_attempt(
             counters,
             memory_budget_bytes=settings.memory_budget,
             tmp_dir=shuffle.dir,
-            progress=lambda f: reporter.progress(0.5 + 0.5 * f),
+            progress=lambda f: reporter.progress(SHUFFLE_SHARE + (1 - SHUFFLE_SHARE) * f),
         )
         writer.close()
     except BaseException:

@@ -11,10 +11,12 @@ from mr.master.scheduler import (
     LOST,
     PENDING,
     RUNNING,
+    SHUFFLE_SHARE,
     SUCCEEDED,
     AttemptRef,
     AttemptReport,
     HeartbeatResult,
+    Job,
     JobSpec,
     MapSplit,
     Scheduler,
@@ -162,6 +164,58 @@ def test_reduces_holding_every_slot_give_one_up_to_a_rerun_map() -> None:
     sim.run_to_end("j1")
     assert job.counters["preempted_reduces"] == 1
     assert all(t.failures == 0 for t in job.tasks())
+
+
+def _reduces_on_two_of_three_single_slot_workers(sim: Sim) -> Job:
+    """Maps m0, m1, m2 on worker-0, -1, -2; m0 and m1 finish, so the reduces start there."""
+    job = sim.s.submit(spec(reducers=2), splits(3), sim.now)
+    for name in ("worker-0", "worker-1", "worker-2"):
+        sim.beat(name)
+    for name in ("worker-0", "worker-1"):
+        (ref,) = sim.running[name]
+        assert [a.task.kind for a in sim.finish(name, ref).assign] == ["reduce"]
+    return job
+
+
+def test_a_map_barred_from_the_only_free_worker_gets_a_reduces_slot() -> None:
+    """The last map fails on worker-2, the only free worker, where it may not run again
+    while others have not failed it: a free slot that no pending map may use does not
+    count, and a reduce elsewhere gives its slot up."""
+    sim = Sim(workers=3, slots=1)
+    job = _reduces_on_two_of_three_single_slot_workers(sim)
+    (ref,) = sim.running["worker-2"]
+    assert not sim.finish("worker-2", ref, ok=False, error="flaky").assign
+    assert [r.task for r in sim.beat("worker-0").kill] == ["r-00000"]
+    assert [a.task.task_id for a in sim.beat("worker-0").assign] == ["m-00002"]
+    sim.run_to_end("j1")
+    assert job.counters["preempted_reduces"] == 1
+
+
+def test_only_reduces_still_fetching_are_preempted() -> None:
+    """A reduce past its shuffle (progress >= SHUFFLE_SHARE) needs no map and will free its
+    slot; a committed one is done. Neither is preempted; one still fetching is."""
+    sim = Sim(workers=3, slots=1)
+    job = _reduces_on_two_of_three_single_slot_workers(sim)
+    (ref,) = sim.running["worker-2"]
+    sim.finish("worker-2", ref)
+    reducing, fetching = (next(iter(sim.running[n])) for n in ("worker-0", "worker-1"))
+    sim.running["worker-0"][reducing] = SHUFFLE_SHARE
+    sim.running["worker-1"][fetching] = 0.2
+    for name in ("worker-0", "worker-1"):
+        sim.beat(name)
+    sim.now += DEAD_AFTER + 1
+    for name in ("worker-0", "worker-1"):
+        sim.beat(name)
+    sim.s.tick(sim.now)  # worker-2 is lost, and with it m2's output
+    assert job.maps[2].state == PENDING
+    assert not sim.beat("worker-0").kill
+    assert sim.s.request_commit(reducing, sim.now) == (True, "")
+    sim.s.commit_done(reducing, True, sim.now)  # committed; its end not reported yet
+    sim.running["worker-0"][reducing] = 0.0
+    assert not sim.beat("worker-0").kill
+    assert sim.beat("worker-1").kill == [fetching]
+    sim.run_to_end("j1")
+    assert [len(t.attempts) for t in job.reduces] == [1, 2]
 
 
 def test_fifo_between_jobs() -> None:
