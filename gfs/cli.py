@@ -27,6 +27,17 @@ logger = logging.getLogger(__name__)
 PROG = "gfs"
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 class UsageError(Exception):
     """Bad command line detected after parsing (exit 2, like argparse)."""
 
@@ -256,7 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="LOCAL... REMOTE")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing files")
     p.add_argument(
-        "--replication", type=int, default=0, help="replicas per chunk (default: the cluster's)"
+        "--replication",
+        type=positive_int,
+        default=0,
+        help="replicas per chunk (default: the cluster's)",
     )
 
     p = add("get", "copy a GFS file to the local disk (LOCAL '-' is stdout)")

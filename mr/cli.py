@@ -20,7 +20,7 @@ from typing import Any
 from gfs import clusterdir
 from gfs.config import load_config
 from gfs.errors import GfsError
-from mr.errors import MrError, one_line
+from mr.errors import MrError, UsageError, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         # The reader went away (`mr status ... | head`): stop quietly, as cat does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except UsageError as exc:
+        print(f"mr: {one_line(exc)}", file=sys.stderr)
+        return 2
     except (GfsError, MrError, OSError) as exc:
         if ns.debug:
             traceback.print_exc()

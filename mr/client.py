@@ -27,6 +27,7 @@ import grpc
 from gfs import rpc, zk
 from gfs.clusterdir import ClusterDir
 from gfs.errors import Unavailable
+from mr.errors import MrError
 from mr.job import JobDefinition, dumps_job, job_from_functions
 from mr.proto import mr_pb2, mr_pb2_grpc
 
@@ -126,6 +127,10 @@ class MrClient:
         max_attempts: int = 0,
         speculation: bool = True,
     ) -> str:
+        if reducers < 1:
+            raise MrError(f"reducers must be at least 1, not {reducers}")
+        if max_attempts < 0:
+            raise MrError(f"max_attempts must be at least 1 (0: the cluster's), not {max_attempts}")
         spec = mr_pb2.JobSpec(
             name=job.name,
             inputs=list(inputs),

@@ -494,6 +494,7 @@ class Cluster:
         if signame not in SIGNALS:
             raise LaunchError(f"unknown signal {signame} (use one of {', '.join(SIGNALS)})")
         spec = self.spec(name)
+        name = spec.name  # "master" names the active one
         pid = self.alive_pid(spec)
         if pid is None:
             raise LaunchError(f"{name} is not running")
@@ -516,6 +517,7 @@ class Cluster:
         deadline = time.monotonic() + timeout
         with self._lock():
             spec = self.spec(name)
+            name = spec.name  # "master" names the active one
             config = self.config()
             self._terminate([spec])
             recorded = self.info().get("processes", {}).get(name, {}).get("address")

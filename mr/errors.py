@@ -1,4 +1,5 @@
-"""One exception root for MapReduce; the CLI prints these as one line and exits 1.
+"""One exception root for MapReduce; the CLI prints these as one line and exits 1 (2 for
+a UsageError).
 
 User code exceptions (a mapper that raises ValueError, ...) are never wrapped: they propagate
 as they are, so the worker can report their type, message and traceback.
@@ -23,3 +24,7 @@ class JobError(MrError):
 class TaskError(MrError):
     """The framework cannot run a task as asked (unorderable keys, bad partitioner result,
     a mapper that yields something other than (key, value) pairs, a corrupt run file)."""
+
+
+class UsageError(MrError):
+    """The command line asks for something impossible: the CLI exits 2."""

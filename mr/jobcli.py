@@ -9,14 +9,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from mr.errors import MrError
+from gfs.cli import positive_int
+from mr.errors import UsageError
 from mr.proto import mr_pb2
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class UsageError(MrError):
-    pass
 
 
 def add_commands(commands: Any, global_options: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -30,9 +27,11 @@ def add_commands(commands: Any, global_options: Callable[[argparse.ArgumentParse
     submit.add_argument("jobfile", metavar="JOBFILE")
     submit.add_argument("--input", required=True, metavar="PATH[,PATH...]")
     submit.add_argument("--output", required=True, metavar="PATH")
-    submit.add_argument("--reducers", type=int, metavar="R")
-    submit.add_argument("-D", dest="params", action="append", default=[], metavar="KEY=VALUE")
-    submit.add_argument("--max-attempts", type=int, default=0, metavar="N")
+    submit.add_argument("--reducers", type=positive_int, metavar="R")
+    submit.add_argument(
+        "-D", dest="params", action="append", default=[], type=key_value, metavar="KEY=VALUE"
+    )
+    submit.add_argument("--max-attempts", type=positive_int, default=0, metavar="N")
     submit.add_argument("--no-speculation", action="store_true")
     submit.add_argument("--no-wait", action="store_true", help="print the job id and return")
     submit.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -46,14 +45,12 @@ def add_commands(commands: Any, global_options: Callable[[argparse.ArgumentParse
     kill.add_argument("job_id", metavar="JOB_ID")
 
 
-def parse_params(pairs: list[str]) -> dict[str, str]:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"-D expects KEY=VALUE, not {pair!r}")
-        params[key] = value
-    return params
+def key_value(text: str) -> tuple[str, str]:
+    """argparse type of -D: KEY=VALUE (a usage error, exit 2, otherwise)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
 
 
 def _client(ns: argparse.Namespace) -> Any:
@@ -68,14 +65,12 @@ def cmd_submit(ns: argparse.Namespace) -> int:
     from mr.client import MrClient
     from mr.job import dumps_job, load_job_file
 
-    params = parse_params(ns.params)
+    params = dict(ns.params)
     inputs = [p for p in ns.input.split(",") if p]
     if not inputs:
         raise UsageError("--input names no path")
     job = load_job_file(ns.jobfile)  # refused here, before anything is written
     reducers = ns.reducers or job.num_reducers or 1
-    if reducers < 1:
-        raise UsageError("--reducers must be >= 1")
     cluster = cluster_path(ns)
     params = job_params(job, cluster, inputs, reducers, params)
     with MrClient(cluster) as client:

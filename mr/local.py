@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gfs.cli import positive_int
 from mr import counters as C
 from mr.counters import Counters
 from mr.errors import MrError, one_line
@@ -44,6 +45,7 @@ from mr.job import (
     loads_job,
     skipped_input,
 )
+from mr.jobcli import key_value
 from mr.records import local_reader
 from mr.runtime import (
     DEFAULT_MAP_BUDGET,
@@ -204,23 +206,6 @@ def run_local(
 # -- command line ---------------------------------------------------------------------------
 
 
-def _param(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mr run-local",
@@ -235,27 +220,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--output", required=True, metavar="DIR", help="must not exist")
     parser.add_argument(
-        "--reducers", type=_positive, metavar="R", help="default: NUM_REDUCERS, else 1"
+        "--reducers", type=positive_int, metavar="R", help="default: NUM_REDUCERS, else 1"
     )
     parser.add_argument(
         "-D",
         dest="params",
         action="append",
-        type=_param,
+        type=key_value,
         default=[],
         metavar="KEY=VALUE",
         help="job parameter, passed to setup(params); repeatable",
     )
     parser.add_argument(
         "--chunk-size",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_CHUNK_SIZE,
         metavar="BYTES",
         help=f"split size for line input (default {DEFAULT_CHUNK_SIZE})",
     )
     parser.add_argument(
         "--memory-budget",
-        type=_positive,
+        type=positive_int,
         default=DEFAULT_MAP_BUDGET,
         metavar="BYTES",
         help="map output buffered in memory before spilling to disk",

@@ -188,6 +188,15 @@ class Worker:
 
 
 @dataclass(frozen=True)
+class DoneTask:
+    """A finished task as a successor master learns it from the durable records."""
+
+    attempt: int
+    worker: str
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AttemptReport:
     """What a worker says about one finished attempt."""
 
@@ -253,7 +262,8 @@ class Scheduler:
         self.jobs: dict[str, Job] = {}  # insertion order = FIFO order
         self.workers: dict[str, Worker] = {}
         # Facts a successor master needs, for the service to make durable (take_records()):
-        # ("map_done", job_id, task_id, attempt, worker) | ("map_undone", job_id, task_id)
+        # ("map_done", job_id, task_id, DoneTask) | ("map_undone", job_id, task_id)
+        # (a reduce's record is written by the service before it commits the output)
         # | ("job_state", job_id)
         self._records: list[tuple[object, ...]] = []
 
@@ -349,35 +359,43 @@ class Scheduler:
         *,
         state: str,
         submitted: float,
-        done_maps: dict[str, tuple[int, str]],
+        done_maps: dict[str, DoneTask],
         committed_reduces: Iterable[int],
+        done_reduces: dict[str, DoneTask] | None = None,
         now: float,
     ) -> Job:
         """Rebuild a job a previous master was running, from its durable records.
 
         Finished maps count as done while the worker that holds their output is expected
         back (it has `dead_after` seconds to re-register and say it still has them);
-        committed reduces are done for good.
+        committed reduces are done for good. The counters of both count again, so the
+        job's totals stay those of one successful attempt per task.
         """
         job = self.submit(spec, splits, now)
         job.events.clear()
         job.submitted = submitted
         job.state = RUNNING if state == RUNNING else PENDING
         job.started = now if job.state == RUNNING else 0.0
-        for task_id, (number, worker) in done_maps.items():
+        for task_id, done in done_maps.items():
             task = job.task(task_id)
             if task is None or task.kind != MAP:
                 continue
-            attempt = Attempt(AttemptRef(job.job_id, task_id, number), worker, now)
+            attempt = Attempt(AttemptRef(job.job_id, task_id, done.attempt), done.worker, now)
             attempt.state, attempt.end = SUCCEEDED, now
+            attempt.counters = dict(done.counters)
             task.attempts = [attempt]
             task.state, task.winner = DONE, attempt
-            if worker not in self.workers:
-                self.workers[worker] = Worker(worker, "", "", 0, RESTORED, now)
+            for name, value in attempt.counters.items():
+                job.count(name, value)
+            if done.worker not in self.workers:
+                self.workers[done.worker] = Worker(done.worker, "", "", 0, RESTORED, now)
         for index in committed_reduces:
             if 0 <= index < len(job.reduces):
                 task = job.reduces[index]
                 task.state = DONE
+                done = (done_reduces or {}).get(task.task_id)
+                for name, value in (done.counters if done else {}).items():
+                    job.count(name, value)
         job.map_generation = 1
         job.event(
             now,
@@ -661,10 +679,9 @@ class Scheduler:
                 job.count("backups_killed")
             self._close(job, other, KILLED, now, f"attempt {attempt.ref.attempt} finished first")
         if task.kind == MAP:
+            done = DoneTask(attempt.ref.attempt, attempt.worker, dict(attempt.counters))
+            self._records.append(("map_done", job.job_id, task.task_id, done))
             job.map_generation += 1
-            self._records.append(
-                ("map_done", job.job_id, task.task_id, attempt.ref.attempt, attempt.worker)
-            )
             if all(t.state == DONE for t in job.maps):
                 job.maps_done_at = now
 

@@ -29,11 +29,13 @@ from gfs.config import ClusterConfig
 from gfs.errors import AlreadyExists, GfsError, NotFound
 from mr.job import INPUT_FORMATS, gfs_inputs, python_version
 from mr.master.scheduler import (
+    KILLED,
     MAP,
     SUCCEEDED,
     TERMINAL,
     AttemptRef,
     AttemptReport,
+    DoneTask,
     Job,
     JobSpec,
     MapSplit,
@@ -93,6 +95,8 @@ class MasterCore:
         self.wake = threading.Event()  # tick now: an attempt ended or a reduce committed
         self.job_changed = threading.Condition()  # notified when a job's state changes
         self.job_changes = 0  # counts those changes (written under self.lock)
+        # The final status of jobs that ended under an earlier master, as it recorded them.
+        self.ended_before: dict[str, mr_pb2.JobStatus] = {}
 
     @contextmanager
     def locked(self) -> Iterator[Scheduler]:
@@ -122,12 +126,17 @@ class MasterCore:
             kind, job_id = record[0], str(record[1])
             try:
                 if kind == "map_done":
-                    _, _, task, attempt, worker = record
-                    self.store.map_done(job_id, str(task), int(str(attempt)), str(worker))
+                    _, _, task, done = record
+                    assert isinstance(done, DoneTask)
+                    self.store.task_done(job_id, str(task), done)
                 elif kind == "map_undone":
                     self.store.map_undone(job_id, str(record[2]))
                 elif kind == "job_state":
-                    self.store.save_job(self.scheduler.jobs[job_id])
+                    job = self.scheduler.jobs[job_id]
+                    final = None
+                    if job.state in TERMINAL and job_id not in self.ended_before:
+                        final = final_status_bytes(job)
+                    self.store.save_job(job, final)
             except Exception as exc:  # a successor may redo some work; never stop scheduling
                 logger.warning("cannot record %s of %s in ZooKeeper: %s", kind, job_id, exc)
 
@@ -151,6 +160,8 @@ class MasterCore:
                         stored.error,
                         stored.submitted,
                     )
+                    if stored.final is not None:
+                        self.ended_before[spec.job_id] = stored.final
                     continue
             try:
                 if self.gfs.exists(spec.output) and not self.gfs.exists(staged):
@@ -183,6 +194,7 @@ class MasterCore:
                     submitted=stored.submitted,
                     done_maps=stored.done_maps,
                     committed_reduces=committed,
+                    done_reduces=stored.done_reduces,
                     now=now,
                 )
             logger.info(
@@ -306,6 +318,16 @@ class MasterCore:
             )
             return False, reason
         part = f"{job_dir(ref.job_id)}/output/part-{int(ref.task[2:]):05d}"
+        if self.store is not None:
+            # Before the rename: a successor counts a committed reduce's counters from this
+            # record (a record of a reduce that never committed is overwritten by the one
+            # that does).
+            try:
+                self.store.task_done(
+                    ref.job_id, ref.task, DoneTask(ref.attempt, "", counters or {})
+                )
+            except Exception as exc:  # a successor would only miss this reduce's counters
+                logger.warning("cannot record %s/%s in ZooKeeper: %s", ref.job_id, ref.task, exc)
         try:
             self.gfs.rename(paths.normalize(temp_path), part)
         except AlreadyExists:
@@ -376,6 +398,26 @@ class MasterCore:
 
 
 # ---- protobuf conversion ----
+FINAL_STATUS_BYTES = 256 << 10  # at most this much of an ended job's status in ZooKeeper
+FINAL_TRACEBACK_CHARS = 16 << 10
+
+
+def final_status_bytes(job: Job) -> bytes:
+    """An ended job's status for its ZooKeeper record, so that a successor master shows
+    what this one would: counters, events, attempts and the traceback. Only failed
+    attempts keep their tracebacks; they, then the attempts, go if it is too large."""
+    status = job_status_pb(job)
+    status.traceback = status.traceback[-FINAL_TRACEBACK_CHARS:]
+    for a in status.attempts:
+        a.traceback = a.traceback[-FINAL_TRACEBACK_CHARS // 4 :] if a.state == "FAILED" else ""
+    if status.ByteSize() > FINAL_STATUS_BYTES:
+        for a in status.attempts:
+            a.traceback = ""
+    if status.ByteSize() > FINAL_STATUS_BYTES:
+        del status.attempts[:]
+    return status.SerializeToString()
+
+
 def job_status_pb(job: Job, with_attempts: bool = True) -> mr_pb2.JobStatus:
     status = mr_pb2.JobStatus(
         job_id=job.job_id,
@@ -444,6 +486,17 @@ class MasterService(mr_pb2_grpc.MasterServicer):
         assert job is not None
         return job
 
+    def _status(self, job: Job, with_attempts: bool = True) -> mr_pb2.JobStatus:
+        """As an earlier master recorded it, for a job that ended under that master."""
+        before = self.core.ended_before.get(job.job_id)
+        if before is None:
+            return job_status_pb(job, with_attempts)
+        status = mr_pb2.JobStatus()
+        status.CopyFrom(before)
+        if not with_attempts:
+            del status.attempts[:]
+        return status
+
     def Workers(self, request, context):  # noqa: N802 (gRPC names)
         def go() -> mr_pb2.WorkersReply:
             with self.core.locked():
@@ -478,7 +531,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
         def go() -> mr_pb2.JobsReply:
             with self.core.locked():
                 return mr_pb2.JobsReply(
-                    jobs=[job_status_pb(j, False) for j in self.core.scheduler.jobs.values()]
+                    jobs=[self._status(j, False) for j in self.core.scheduler.jobs.values()]
                 )
 
         return self._guard(context, go)
@@ -494,7 +547,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
                     seen = core.job_changes
                     left = deadline - time.monotonic()
                     if job.state in TERMINAL or left <= 0 or not core.active.is_set():
-                        return job_status_pb(job)
+                        return self._status(job)
                 with core.job_changed:  # a change after `seen` was read is not missed
                     core.job_changed.wait_for(lambda seen=seen: core.job_changes != seen, left)
 
@@ -503,7 +556,12 @@ class MasterService(mr_pb2_grpc.MasterServicer):
     def Kill(self, request, context):  # noqa: N802
         def go() -> mr_pb2.Empty:
             with self.core.locked():
-                self._job(context, request.job_id)
+                job = self._job(context, request.job_id)
+                if job.state in TERMINAL and job.state != KILLED:  # killing twice is fine
+                    context.abort(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        f"job {request.job_id} already ended: {job.state}",
+                    )
                 self.core.scheduler.kill_job(request.job_id, time.time())
             logger.info("job %s killed by the user", request.job_id)
             return mr_pb2.Empty()

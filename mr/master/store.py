@@ -1,11 +1,15 @@
 """What a successor master needs, kept in ZooKeeper (small records only).
 
-    <root>/mr/jobs/<job_id>               JSON: the job spec, state, submit time, error
-    <root>/mr/jobs/<job_id>/maps/<task>   JSON: {"attempt", "worker"} of a finished map
-                                          (deleted once the job has ended)
+    <root>/mr/jobs/<job_id>                  JSON: the job spec, state, submit time, error
+    <root>/mr/jobs/<job_id>/maps/<task>      JSON: {"attempt", "worker", "counters"} of a
+                                             finished map
+    <root>/mr/jobs/<job_id>/reduces/<task>   the same of a committed reduce
+                                             (both deleted once the job has ended)
+    <root>/mr/jobs/<job_id>/final            protobuf JobStatus: how the job ended
 
-Reduce commits need no record: a committed reduce is a part file in the job's staged
-output directory in GFS, and the job's commit is the output directory itself.
+Reduce commits themselves need no record: a committed reduce is a part file in the job's
+staged output directory in GFS, and the job's commit is the output directory itself. Its
+record only keeps its counters; it is written before the part file is renamed into place.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError, NoNodeError
 
 from gfs import zk
-from mr.master.scheduler import TERMINAL, Job, JobSpec
+from mr.master.scheduler import TERMINAL, DoneTask, Job, JobSpec
+from mr.proto import mr_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +39,13 @@ class StoredJob:
     state: str
     submitted: float
     error: str
-    done_maps: dict[str, tuple[int, str]]
+    done_maps: dict[str, DoneTask]
+    done_reduces: dict[str, DoneTask]
+    final: mr_pb2.JobStatus | None = None  # its status when it ended (ended jobs only)
+
+
+def _kind_dir(task: str) -> str:
+    return "maps" if task.startswith("m-") else "reduces"
 
 
 class JobStore:
@@ -44,41 +56,35 @@ class JobStore:
     def _job_path(self, job_id: str) -> str:
         return f"{self.base}/{job_id}"
 
-    def save_job(self, job: Job) -> None:
+    def save_job(self, job: Job, final: bytes | None = None) -> None:
+        """The job's record; `final`: its serialized JobStatus, once it has ended."""
         record = {
             "spec": {**dataclasses.asdict(job.spec), "inputs": list(job.spec.inputs)},
             "state": job.state,
             "submitted": job.submitted,
             "error": job.error,
         }
-        data = json.dumps(record).encode()
         path = self._job_path(job.job_id)
-        try:
-            self.client.set(path, data)
-        except NoNodeError:
-            self.client.ensure_path(self.base)
-            try:
-                self.client.create(path, data)
-            except NodeExistsError:
-                self.client.set(path, data)
+        self._put(path, json.dumps(record).encode())
+        if final is not None:
+            self._put(f"{path}/final", final)
         if job.state in TERMINAL:
             self._drop_map_records(path)
 
     def _drop_map_records(self, path: str) -> None:
-        """An ended job is resumed by nobody: its map records would only slow a takeover.
+        """An ended job is resumed by nobody: its task records would only slow a takeover.
         The deletes are sent without waiting for each (this runs under the master's lock);
-        ZooKeeper applies a session's requests in order, so the parent goes last."""
-        try:
-            tasks = self.client.get_children(f"{path}/maps")
-        except NoNodeError:
-            return
-        for task in tasks:
-            self.client.delete_async(f"{path}/maps/{task}")
-        self.client.delete_async(f"{path}/maps")
+        ZooKeeper applies a session's requests in order, so the parents go last."""
+        for kind in ("maps", "reduces"):
+            try:
+                tasks = self.client.get_children(f"{path}/{kind}")
+            except NoNodeError:
+                continue
+            for task in tasks:
+                self.client.delete_async(f"{path}/{kind}/{task}")
+            self.client.delete_async(f"{path}/{kind}")
 
-    def map_done(self, job_id: str, task: str, attempt: int, worker: str) -> None:
-        path = f"{self._job_path(job_id)}/maps/{task}"
-        data = json.dumps({"attempt": attempt, "worker": worker}).encode()
+    def _put(self, path: str, data: bytes) -> None:
         try:
             self.client.set(path, data)
         except NoNodeError:
@@ -86,6 +92,11 @@ class JobStore:
                 self.client.create(path, data, makepath=True)
             except NodeExistsError:
                 self.client.set(path, data)
+
+    def task_done(self, job_id: str, task: str, done: DoneTask) -> None:
+        path = f"{self._job_path(job_id)}/{_kind_dir(task)}/{task}"
+        record = {"attempt": done.attempt, "worker": done.worker, "counters": done.counters}
+        self._put(path, json.dumps(record).encode())
 
     def map_undone(self, job_id: str, task: str) -> None:
         try:
@@ -107,15 +118,44 @@ class JobStore:
             except (NoNodeError, ValueError, TypeError, KeyError) as exc:
                 logger.warning("skipping unreadable job record %s: %s", job_id, exc)
                 continue
-            done: dict[str, tuple[int, str]] = {}
-            try:
-                for task in self.client.get_children(f"{self._job_path(job_id)}/maps"):
-                    raw, _ = self.client.get(f"{self._job_path(job_id)}/maps/{task}")
-                    entry = json.loads(raw)
-                    done[task] = (int(entry["attempt"]), str(entry["worker"]))
-            except NoNodeError:
-                pass
             jobs.append(
-                StoredJob(spec, record["state"], record["submitted"], record["error"], done)
+                StoredJob(
+                    spec,
+                    record["state"],
+                    record["submitted"],
+                    record["error"],
+                    self._done_tasks(job_id, "maps"),
+                    self._done_tasks(job_id, "reduces"),
+                    self._final(job_id) if record["state"] in TERMINAL else None,
+                )
             )
         return jobs
+
+    def _final(self, job_id: str) -> mr_pb2.JobStatus | None:
+        try:
+            raw, _ = self.client.get(f"{self._job_path(job_id)}/final")
+            return mr_pb2.JobStatus.FromString(raw)
+        except NoNodeError:
+            return None  # ended before statuses were kept, or its master died first
+        except DecodeError as exc:
+            logger.warning("skipping unreadable final status of %s: %s", job_id, exc)
+            return None
+
+    def _done_tasks(self, job_id: str, kind: str) -> dict[str, DoneTask]:
+        done: dict[str, DoneTask] = {}
+        folder = f"{self._job_path(job_id)}/{kind}"
+        try:
+            tasks = self.client.get_children(folder)
+        except NoNodeError:
+            return done
+        for task in tasks:
+            try:
+                raw, _ = self.client.get(f"{folder}/{task}")
+                entry = json.loads(raw)
+                counters = {str(k): int(v) for k, v in entry.get("counters", {}).items()}
+                done[task] = DoneTask(int(entry["attempt"]), str(entry["worker"]), counters)
+            except NoNodeError:
+                continue  # deleted meanwhile (a map undone)
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                logger.warning("skipping unreadable record %s/%s: %s", folder, task, exc)
+        return done

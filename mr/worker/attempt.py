@@ -14,6 +14,7 @@ import os
 import shutil
 import time
 import traceback
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -278,7 +279,9 @@ def run_reduce_attempt(
     reporter = Reporter(conn)
     shuffle = Shuffle(assignment, settings, conn)
     runs = shuffle.run(reporter)
-    temp_path = f"{assignment.output_dir}/{ref.task}-a{ref.attempt}"
+    # Unique per launch: a master that took over numbers attempts from 0 again, while the
+    # lease of its predecessor's attempt on the same name may still hold.
+    temp_path = f"{assignment.output_dir}/{ref.task}-a{ref.attempt}-{uuid.uuid4().hex[:12]}"
     writer = gfs.create(temp_path, overwrite=True)
     try:
         runtime.run_reduce(

@@ -275,6 +275,9 @@ class WorkerDaemon:
     def _launch(self, assignment: mr_pb2.Assignment) -> None:
         from mr.worker import attempt
 
+        # A master that took over numbers attempts from 0 again: the same ref may still run
+        # here for its predecessor. Only one of them may write that attempt's output.
+        self._kill(ref_key(assignment.ref), "a new master assigned the same attempt again")
         parent, child = self.context.Pipe()
         settings = attempt.Settings(
             cluster_dir=str(self.cluster_dir),
@@ -383,7 +386,8 @@ class WorkerDaemon:
                 ref=ref, ok=False, error=f"attempt process died (exit code {code})"
             )
         with self.lock:
-            self.running.pop(running.key, None)
+            if self.running.get(running.key) is running:  # not a relaunch of the same ref
+                del self.running[running.key]
             if result is not None and not running.killed:
                 self.outbox.append(result)
                 if result.ok and running.assignment.kind == "map":

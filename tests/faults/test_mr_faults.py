@@ -335,6 +335,10 @@ def test_active_master_killed(cluster_factory, job_file: Path, phase: str) -> No
     assert counts == wordcount_reference(files)
     parts = [e.path for e in cluster.client().ls("/out")]
     assert sorted(Path(p).name for p in parts) == ["_SUCCESS", "part-00000", "part-00001"]
+    # Tasks done before the failover still count, once each.
+    lines = sum(len(f.read_text(errors="replace").splitlines()) for f in files)
+    assert final["counters"]["map_input_records"] == lines, final["counters"]
+    assert final["counters"]["reduce_output_records"] == len(counts), final["counters"]
     print(f"{new} took over from {old} in {took:.1f}s (session timeout {session}s)")
 
 
@@ -454,10 +458,19 @@ def test_repeated_failover(cluster_factory, job_file: Path) -> None:
     proc = start_submit(cluster, job_file, "/out", "delay=0.002")
     wait_for(cluster, lambda s: running_on(s, "m-"), "maps running")
     cluster.kill("master")
-    wait_new_active(cluster, active, cluster.config.zookeeper.session_timeout + 15)
+    second, _ = wait_new_active(cluster, active, cluster.config.zookeeper.session_timeout + 15)
     code, final, err = finish(proc)
     assert code == 0, err
     assert output_counts(cluster, "/out") == wordcount_reference(files)
+    # "master" names the active one (the only one left). Restarted, it is a new process
+    # that shows the ended job as it ended, from ZooKeeper.
+    ended = job_status(cluster)
+    restarted = cluster.restart("master").stdout
+    assert f"restarted {second}" in restarted, restarted
+    timeout = cluster.config.zookeeper.session_timeout + 15
+    cluster.wait_until(lambda: active_master(cluster) is not None, timeout, "an active master")
+    assert job_status(cluster) == ended
+    assert ended["counters"] == final["counters"] and ended["attempts"], ended
 
 
 def test_straggler_backup_tasks(cluster_factory, job_file: Path, tmp_path: Path) -> None:

@@ -325,6 +325,9 @@ def test_bad_input_is_one_line_and_changes_nothing(cluster: RunningCluster, tmp_
     assert cluster.gfs("put", "/only-one").returncode == 2
     assert cluster.gfs("mv", "/one").returncode == 2
     assert cluster.gfs("frobnicate").returncode == 2
+    for bad in ("0", "-1", "x"):
+        usage = cluster.gfs("put", "--replication", bad, str(f), "/r")
+        assert usage.returncode == 2 and "positive integer" in usage.stderr, usage.stderr
 
     # a wrong --cluster directory
     line = one_line_error(cluster.run("gfs", "--cluster", str(tmp_path / "nope"), "ls", "/"))

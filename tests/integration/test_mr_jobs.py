@@ -75,6 +75,8 @@ def test_wordcount_matches_reference_and_contract(mr_cluster, reducers: int) -> 
     status = json.loads(result.stdout)
     assert result.returncode == 0, result.stderr
     assert status["state"] == "SUCCEEDED"
+    late = mr_cluster.mr("kill", status["job_id"], timeout=60)  # too late: it stays done
+    assert late.returncode == 1 and "already ended: SUCCEEDED" in late.stderr, late.stderr
     pairs = check_parts(read_parts(mr_cluster, "/out/wc"), reducers)
     got = {k: int(v) for k, v in pairs}
     assert got == dict(wordcount_reference(files))
@@ -119,6 +121,19 @@ def test_submit_refusals_write_nothing(mr_cluster, tmp_path: Path) -> None:
         assert result.returncode == 1, (args, result.stdout, result.stderr)
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and re.search(pattern, lines[0]), result.stderr
+    usage = [
+        ["--reducers", "0"],
+        ["--reducers", "-2"],
+        ["--max-attempts", "-1"],
+        ["--max-attempts", "0"],
+        ["-D", "novalue"],
+        ["-D", "=x"],
+    ]
+    for extra in usage:
+        args = [WORDCOUNT, "--input", "/in", "--output", "/o4", *extra]
+        result = mr_cluster.mr("submit", *args, timeout=60)
+        assert result.returncode == 2, (extra, result.stdout, result.stderr)
+        assert re.search(r"positive integer|KEY=VALUE", result.stderr), result.stderr
     assert mr_cluster.gfs("ls", "-R", "/", check=True).stdout == before
 
 

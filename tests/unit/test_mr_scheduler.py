@@ -15,6 +15,7 @@ from mr.master.scheduler import (
     SUCCEEDED,
     AttemptRef,
     AttemptReport,
+    DoneTask,
     HeartbeatResult,
     Job,
     JobSpec,
@@ -588,8 +589,12 @@ def _restored(held_by_worker_0: bool) -> tuple[Sim, AttemptRef]:
         splits(3),
         state=RUNNING,
         submitted=-5.0,
-        done_maps={"m-00000": (1, "worker-0"), "m-00001": (2, "worker-1")},
+        done_maps={
+            "m-00000": DoneTask(1, "worker-0", {"map_input_records": 10}),
+            "m-00001": DoneTask(2, "worker-1", {"map_input_records": 7}),
+        },
         committed_reduces=[0],
+        done_reduces={"r-00000": DoneTask(0, "worker-1", {"reduce_output_records": 3})},
         now=sim.now,
     )
     assert [t.state for t in job.maps] == [DONE, DONE, PENDING]
@@ -612,6 +617,9 @@ def test_restored_job_runs_only_what_is_left() -> None:
     job = sim.s.jobs["j"]
     assert [len(t.attempts) for t in job.reduces] == [0, 1]  # reduce 0 never ran again
     assert job.task("m-00000").winner.ref == AttemptRef("j", "m-00000", 1)
+    # The counters of the tasks done before the failover still count, once.
+    assert job.counters["map_input_records"] == 17
+    assert job.counters["reduce_output_records"] == 3
 
 
 def test_restored_worker_without_its_outputs_has_those_maps_redone() -> None:
@@ -623,6 +631,7 @@ def test_restored_worker_without_its_outputs_has_those_maps_redone() -> None:
     assert given == {"m-00000", "m-00002", "r-00001"}
     sim.run_to_end("j")
     assert job.task("m-00000").winner.ref != ref0
+    assert job.counters["map_input_records"] == 7  # m-00000's 10 went with its output
 
 
 def test_restored_worker_that_never_returns_has_its_maps_redone() -> None:
@@ -632,7 +641,7 @@ def test_restored_worker_that_never_returns_has_its_maps_redone() -> None:
         splits(2),
         state=RUNNING,
         submitted=0.0,
-        done_maps={"m-00000": (1, "worker-gone")},
+        done_maps={"m-00000": DoneTask(1, "worker-gone")},
         committed_reduces=[],
         now=sim.now,
     )
