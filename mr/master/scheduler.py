@@ -703,6 +703,8 @@ class Scheduler:
         self, job: Job, attempt: Attempt, state: str, now: float, error: str = "", tb: str = ""
     ) -> None:
         attempt.state, attempt.end = state, now
+        if state == SUCCEEDED:
+            attempt.progress = 1.0  # its last report may have come before the end
         if error:
             attempt.error = error
         if tb:

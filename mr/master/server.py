@@ -261,6 +261,11 @@ class MasterCore:
             return earlier.job_id
         if self.gfs.exists(output):
             raise SubmitError(f"output {output} already exists")
+        ancestor = paths.parent(output)
+        while ancestor != "/" and not self.gfs.exists(ancestor):
+            ancestor = paths.parent(ancestor)
+        if not self.gfs.is_dir(ancestor):  # else the job would run, then fail to commit
+            raise SubmitError(f"output {output} cannot be created: {ancestor} is a file")
         files = self.expand_inputs(list(raw.inputs))
         splits = self.splits(files, raw.input_format)
         now = time.time()

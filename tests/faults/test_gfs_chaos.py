@@ -26,7 +26,8 @@ DEAD_AFTER = 2.5
 LEASE = 6.0
 REPLICATION = 3
 DATANODES = 5
-CHAOS_SECONDS = float(os.environ.get("GFS_CHAOS_SECONDS", "50"))
+# 40 s: about 20 faults (one every 2 s), one of them a namenode restart.
+CHAOS_SECONDS = float(os.environ.get("GFS_CHAOS_SECONDS", "40"))
 # Bounds for the cluster to settle once the faults stop: noticing deaths, repairing,
 # trimming, and (for writes cut off by a fault) the lease timeout and garbage collection.
 SETTLE_SECONDS = DEAD_AFTER + LEASE + 60.0

@@ -113,6 +113,7 @@ def test_submit_refusals_write_nothing(mr_cluster, tmp_path: Path) -> None:
     cases = [
         ([WORDCOUNT, "--input", "/missing", "--output", "/o1"], r"/missing"),
         ([WORDCOUNT, "--input", "/in", "--output", "/in"], r"exists"),
+        ([WORDCOUNT, "--input", "/in", "--output", f"/in/{SAMPLES[0].name}/o"], r"is a file"),
         ([str(no_mapper), "--input", "/in", "--output", "/o2"], r"mapper"),
         ([str(tmp_path / "absent.py"), "--input", "/in", "--output", "/o3"], r"absent\.py"),
     ]

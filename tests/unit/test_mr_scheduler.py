@@ -115,6 +115,7 @@ def test_data_local_maps_first_and_every_task_once() -> None:
     sim.run_to_end("j1")
     assert all(len(t.attempts) == 1 for t in job.tasks())
     assert job.counters.get("remote_maps", 0) == 0
+    assert {a.progress for t in job.tasks() for a in t.attempts} == {1.0}  # reported 0.0
 
 
 def test_remote_map_when_no_local_work() -> None:
