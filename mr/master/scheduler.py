@@ -381,7 +381,7 @@ class Scheduler:
             if task is None or task.kind != MAP:
                 continue
             attempt = Attempt(AttemptRef(job.job_id, task_id, done.attempt), done.worker, now)
-            attempt.state, attempt.end = SUCCEEDED, now
+            attempt.state, attempt.end, attempt.progress = SUCCEEDED, now, 1.0
             attempt.counters = dict(done.counters)
             task.attempts = [attempt]
             task.state, task.winner = DONE, attempt
@@ -851,7 +851,9 @@ class Scheduler:
     def _launch(
         self, job: Job, task: Task, worker: Worker, now: float, speculative: bool
     ) -> Assign:
-        ref = AttemptRef(job.job_id, task.task_id, len(task.attempts))
+        # Past every number known: a restored task's one attempt may be its predecessor's N.
+        number = 1 + max((a.ref.attempt for a in task.attempts), default=-1)
+        ref = AttemptRef(job.job_id, task.task_id, number)
         local = bool(task.split and worker.host in task.split.hosts)
         attempt = Attempt(
             ref, worker.name, now, speculative=speculative, data_local=local, progress_at=now

@@ -133,9 +133,9 @@ class MasterCore:
                     self.store.map_undone(job_id, str(record[2]))
                 elif kind == "job_state":
                     job = self.scheduler.jobs[job_id]
-                    final = None
-                    if job.state in TERMINAL and job_id not in self.ended_before:
-                        final = final_status_bytes(job)
+                    if job_id in self.ended_before:
+                        continue  # ended under an earlier master, which recorded it
+                    final = final_status_bytes(job) if job.state in TERMINAL else None
                     self.store.save_job(job, final)
             except Exception as exc:  # a successor may redo some work; never stop scheduling
                 logger.warning("cannot record %s of %s in ZooKeeper: %s", kind, job_id, exc)
@@ -160,14 +160,17 @@ class MasterCore:
                         stored.error,
                         stored.submitted,
                     )
-                    if stored.final is not None:
-                        self.ended_before[spec.job_id] = stored.final
+                    # Never re-recorded from this placeholder (see _persist).
+                    self.ended_before[spec.job_id] = stored.final or job_status_pb(job)
                     continue
             try:
                 if self.gfs.exists(spec.output) and not self.gfs.exists(staged):
                     with self.lock:  # its commit happened just before the failover
                         job = self.scheduler.submit(spec, [], now)
                         job.submitted = stored.submitted
+                        for done in (*stored.done_maps.values(), *stored.done_reduces.values()):
+                            for name, value in done.counters.items():
+                                job.count(name, value)
                         self.scheduler.end_job(job, SUCCEEDED, now)
                     continue
                 splits = self.stored_splits(spec)
@@ -405,21 +408,36 @@ class MasterCore:
 # ---- protobuf conversion ----
 FINAL_STATUS_BYTES = 256 << 10  # at most this much of an ended job's status in ZooKeeper
 FINAL_TRACEBACK_CHARS = 16 << 10
+FINAL_ERROR_CHARS = 8 << 10
+
+
+def clipped(text: str, limit: int) -> str:
+    """At most `limit` characters: user exceptions can carry messages of any size, and a
+    ZooKeeper request must stay under its 1 MB limit."""
+    return text if len(text) <= limit else f"{text[: limit - 20]} ... [{len(text)} chars]"
 
 
 def final_status_bytes(job: Job) -> bytes:
     """An ended job's status for its ZooKeeper record, so that a successor master shows
     what this one would: counters, events, attempts and the traceback. Only failed
-    attempts keep their tracebacks; they, then the attempts, go if it is too large."""
+    attempts keep their tracebacks; they, then the attempts, then the events go if it is
+    still too large."""
     status = job_status_pb(job)
+    status.error = clipped(status.error, FINAL_ERROR_CHARS)
     status.traceback = status.traceback[-FINAL_TRACEBACK_CHARS:]
+    events = [clipped(e, 1000) for e in status.events]
+    del status.events[:]
+    status.events.extend(events)
     for a in status.attempts:
+        a.error = clipped(a.error, 1000)
         a.traceback = a.traceback[-FINAL_TRACEBACK_CHARS // 4 :] if a.state == "FAILED" else ""
     if status.ByteSize() > FINAL_STATUS_BYTES:
         for a in status.attempts:
             a.traceback = ""
     if status.ByteSize() > FINAL_STATUS_BYTES:
         del status.attempts[:]
+    if status.ByteSize() > FINAL_STATUS_BYTES:
+        del status.events[:]
     return status.SerializeToString()
 
 

@@ -31,6 +31,7 @@ from mr.proto import mr_pb2
 logger = logging.getLogger(__name__)
 
 JOBS = "mr/jobs"
+ERROR_CHARS = 8 << 10  # of a job's error in its record (ZooKeeper requests stay < 1 MB)
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,12 @@ class JobStore:
             "spec": {**dataclasses.asdict(job.spec), "inputs": list(job.spec.inputs)},
             "state": job.state,
             "submitted": job.submitted,
-            "error": job.error,
+            "error": job.error[:ERROR_CHARS],
         }
         path = self._job_path(job.job_id)
-        self._put(path, json.dumps(record).encode())
-        if final is not None:
+        if final is not None:  # first: a record that says the job ended has its status
             self._put(f"{path}/final", final)
+        self._put(path, json.dumps(record).encode())
         if job.state in TERMINAL:
             self._drop_map_records(path)
 

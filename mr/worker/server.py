@@ -276,8 +276,12 @@ class WorkerDaemon:
         from mr.worker import attempt
 
         # A master that took over numbers attempts from 0 again: the same ref may still run
-        # here for its predecessor. Only one of them may write that attempt's output.
-        self._kill(ref_key(assignment.ref), "a new master assigned the same attempt again")
+        # here for its predecessor. Only one of them may write that attempt's output, and
+        # the old one's result, if it ended just now, is not the new one's.
+        key = ref_key(assignment.ref)
+        self._kill(key, "a new master assigned the same attempt again")
+        with self.lock:
+            self.outbox = [r for r in self.outbox if ref_key(r.ref) != key]
         parent, child = self.context.Pipe()
         settings = attempt.Settings(
             cluster_dir=str(self.cluster_dir),
@@ -341,11 +345,11 @@ class WorkerDaemon:
         running.maps_known = len(maps)
 
     def _kill(self, key: tuple[str, str, int], why: str) -> None:
-        with self.lock:
+        with self.lock:  # under the lock: its watcher reports nothing once this is set
             running = self.running.get(key)
-        if running is None or running.killed:
-            return
-        running.killed = True
+            if running is None or running.killed:
+                return
+            running.killed = True
         logger.info("killing %s/%s attempt %d: %s", *key, why)
         running.process.kill()
 

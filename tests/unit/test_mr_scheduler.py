@@ -633,6 +633,10 @@ def test_restored_worker_without_its_outputs_has_those_maps_redone() -> None:
     sim.run_to_end("j")
     assert job.task("m-00000").winner.ref != ref0
     assert job.counters["map_input_records"] == 7  # m-00000's 10 went with its output
+    # Numbered past the predecessor's attempt 1: a second "attempt 1" would be taken for
+    # a late report of the first, its success ignored.
+    assert [a.ref.attempt for a in job.task("m-00000").attempts] == [1, 2]
+    assert job.counters.get("backups_launched", 0) == 0
 
 
 def test_restored_worker_that_never_returns_has_its_maps_redone() -> None:
