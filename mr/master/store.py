@@ -5,7 +5,8 @@
                                              finished map
     <root>/mr/jobs/<job_id>/reduces/<task>   the same of a committed reduce
                                              (both deleted once the job has ended)
-    <root>/mr/jobs/<job_id>/final            protobuf JobStatus: how the job ended
+    <root>/mr/finals/<job_id>                protobuf JobStatus: how the job ended (only
+                                             the newest MAX_FINALS ended jobs keep one)
 
 Reduce commits themselves need no record: a committed reduce is a part file in the job's
 staged output directory in GFS, and the job's commit is the output directory itself. Its
@@ -31,6 +32,8 @@ from mr.proto import mr_pb2
 logger = logging.getLogger(__name__)
 
 JOBS = "mr/jobs"
+FINALS = "mr/finals"
+MAX_FINALS = 100  # final statuses kept (up to 256 KiB each; job ids sort by submit time)
 ERROR_CHARS = 8 << 10  # of a job's error in its record (ZooKeeper requests stay < 1 MB)
 
 
@@ -53,6 +56,7 @@ class JobStore:
     def __init__(self, client: KazooClient, root: str) -> None:
         self.client = client
         self.base = zk.znode(root, JOBS)
+        self.finals = zk.znode(root, FINALS)
 
     def _job_path(self, job_id: str) -> str:
         return f"{self.base}/{job_id}"
@@ -67,10 +71,21 @@ class JobStore:
         }
         path = self._job_path(job.job_id)
         if final is not None:  # first: a record that says the job ended has its status
-            self._put(f"{path}/final", final)
+            self._put(f"{self.finals}/{job.job_id}", final)
+            self._drop_old_finals()
         self._put(path, json.dumps(record).encode())
         if job.state in TERMINAL:
             self._drop_map_records(path)
+
+    def _drop_old_finals(self) -> None:
+        """Only the newest MAX_FINALS: job records stay, and would grow ZooKeeper's memory
+        (and a takeover's reading) with every job otherwise."""
+        try:
+            kept = sorted(self.client.get_children(self.finals))
+        except NoNodeError:
+            return
+        for job_id in kept[:-MAX_FINALS]:
+            self.client.delete_async(f"{self.finals}/{job_id}")
 
     def _drop_map_records(self, path: str) -> None:
         """An ended job is resumed by nobody: its task records would only slow a takeover.
@@ -110,6 +125,10 @@ class JobStore:
             job_ids = self.client.get_children(self.base)
         except NoNodeError:
             return []
+        try:
+            finals = set(self.client.get_children(self.finals))
+        except NoNodeError:
+            finals = set()
         jobs = []
         for job_id in sorted(job_ids):
             try:
@@ -127,17 +146,17 @@ class JobStore:
                     record["error"],
                     self._done_tasks(job_id, "maps"),
                     self._done_tasks(job_id, "reduces"),
-                    self._final(job_id) if record["state"] in TERMINAL else None,
+                    self._final(job_id) if job_id in finals else None,
                 )
             )
         return jobs
 
     def _final(self, job_id: str) -> mr_pb2.JobStatus | None:
         try:
-            raw, _ = self.client.get(f"{self._job_path(job_id)}/final")
+            raw, _ = self.client.get(f"{self.finals}/{job_id}")
             return mr_pb2.JobStatus.FromString(raw)
         except NoNodeError:
-            return None  # ended before statuses were kept, or its master died first
+            return None  # dropped meanwhile
         except DecodeError as exc:
             logger.warning("skipping unreadable final status of %s: %s", job_id, exc)
             return None
