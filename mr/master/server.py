@@ -95,8 +95,9 @@ class MasterCore:
         self.wake = threading.Event()  # tick now: an attempt ended or a reduce committed
         self.job_changed = threading.Condition()  # notified when a job's state changes
         self.job_changes = 0  # counts those changes (written under self.lock)
-        # The final status of jobs that ended under an earlier master, as it recorded them.
-        self.ended_before: dict[str, mr_pb2.JobStatus] = {}
+        # Jobs that ended under an earlier master: their final status as it recorded it,
+        # with its attempts and without (for listings). Never changed once loaded.
+        self.ended_before: dict[str, tuple[mr_pb2.JobStatus, mr_pb2.JobStatus]] = {}
 
     @contextmanager
     def locked(self) -> Iterator[Scheduler]:
@@ -161,7 +162,11 @@ class MasterCore:
                         stored.submitted,
                     )
                     # Never re-recorded from this placeholder (see _persist).
-                    self.ended_before[spec.job_id] = stored.final or job_status_pb(job)
+                    full = stored.final or job_status_pb(job)
+                    brief = mr_pb2.JobStatus()
+                    brief.CopyFrom(full)
+                    del brief.attempts[:]
+                    self.ended_before[spec.job_id] = (full, brief)
                     continue
             try:
                 if self.gfs.exists(spec.output) and not self.gfs.exists(staged):
@@ -514,11 +519,7 @@ class MasterService(mr_pb2_grpc.MasterServicer):
         before = self.core.ended_before.get(job.job_id)
         if before is None:
             return job_status_pb(job, with_attempts)
-        status = mr_pb2.JobStatus()
-        status.CopyFrom(before)
-        if not with_attempts:
-            del status.attempts[:]
-        return status
+        return before[0] if with_attempts else before[1]
 
     def Workers(self, request, context):  # noqa: N802 (gRPC names)
         def go() -> mr_pb2.WorkersReply:
