@@ -1009,7 +1009,8 @@ def profile(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
         ("tiny", "wordcount.py", "/bench/tiny", []),
         ("sort", "sort.py", "/bench/records.txt", ["--reducers", str(p.sort_reducers)]),
     ]
-    for tag, jobfile, inputs, extra in jobs:
+    # Only what the sections run put in GFS (--only): the put profile needs none of it.
+    for tag, jobfile, inputs, extra in [job for job in jobs if job[0] in p.only]:
         log(f"profile: py-spy on the workers during one {jobfile} of {inputs}")
         workers = cl.pids("worker")
         raws = [p.out / f"pyspy-{tag}-{name}.txt" for name in workers]
@@ -1025,6 +1026,14 @@ def profile(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
         title = f"workers, forkservers and attempts: {jobfile} of {inputs} (under py-spy)"
         text = summarize(raws, title=title) + "\n" + job_breakdown(status, seconds) + "\n"
         (p.out / f"profile-{tag}.txt").write_text(text)
+    if "io" in p.only:
+        _profile_put(pyspy, p, cl, corpus)
+    _profile_map_side(p, res, corpus)
+
+
+def _profile_put(pyspy: Path, p: Params, cl: Cluster, corpus: Path) -> None:
+    from pyspy_summary import summarize
+
     log("profile: py-spy on the datanodes and the client during one put")
     datanodes = cl.pids("datanode")
     raws = [p.out / f"pyspy-put-{name}.txt" for name in datanodes]
@@ -1043,6 +1052,9 @@ def profile(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
     text += "\n" + summarize([client_raw], title="the gfs put client (under py-spy)")
     text += f"\nput under py-spy: {seconds:.2f} s\n"
     (p.out / "profile-put.txt").write_text(text)
+
+
+def _profile_map_side(p: Params, res: Results, corpus: Path) -> None:
     log("profile: bench/map_throughput.py (the map side in one process, no cluster)")
     cmd = [sys.executable, str(BENCH / "map_throughput.py"), "--mb", str(min(p.mb, 64))]
     cmd += ["--reducers", "1", "--repeat", "1", "--corpus", str(corpus)]

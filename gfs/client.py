@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -531,17 +532,29 @@ class GfsClient:
         with open(local_path, "rb") as source:
             return self.write_file(path, source, replication=replication, overwrite=overwrite)
 
-    def _write_chunk(
-        self, writer: FileWriter, source: IO[bytes], start: int, limit: int, index: int
-    ) -> int:
-        """Send one chunk (at most `limit` bytes of `source` from `start`) through a pipeline.
+    def _write_chunk(self, writer: FileWriter, data: _ChunkData, abandon: int = 0) -> int:
+        """Send one chunk through a pipeline and commit it; returns its size. `abandon`:
+        the open chunk this one replaces (it and every later one are dropped)."""
+        while True:
+            chunk = self._start_chunk(writer, data, abandon)
+            failed = self._finish_chunk(writer.path, chunk)
+            if not failed:
+                return chunk.size
+            writer.excluded.update(failed)
+            abandon = chunk.handle
 
-        Returns the chunk's size. A failed datanode is left out of every later pipeline of
-        this write; the chunk is resent from `source` (re-read from `start`).
-        """
-        abandon = 0
-        last_failure = ""
-        for attempt in range(1, PIPELINE_ATTEMPTS + 1):
+    def _start_chunk(self, writer: FileWriter, data: _ChunkData, abandon: int = 0) -> _SentChunk:
+        """Add a chunk to the file and send it (at most `data.limit` bytes of `data.source`
+        from `data.start`, re-read on every attempt) through a pipeline, up to its END: the
+        datanodes then commit it while the caller goes on. A pipeline whose head fails is
+        replaced at once, without that datanode; `abandon` as in _write_chunk."""
+        while True:
+            data.attempts += 1
+            if data.attempts > PIPELINE_ATTEMPTS:
+                raise errors.GfsError(
+                    f"cannot write chunk {data.index} of {writer.path}: {PIPELINE_ATTEMPTS} "
+                    f"pipelines failed (last: {data.last_failure})"
+                )
             try:
                 reply = self._call(
                     "AddChunk",
@@ -557,70 +570,99 @@ class GfsClient:
             except errors.NoDatanodes as exc:
                 excluded = ", ".join(sorted(writer.excluded)) or "none"
                 raise errors.NoDatanodes(
-                    f"cannot write chunk {index} of {writer.path}: no datanodes left "
+                    f"cannot write chunk {data.index} of {writer.path}: no datanodes left "
                     f"({exc}; failed: {excluded})"
                 ) from None
             handle = reply.handle
             pipeline = list(reply.pipeline)
             if not pipeline:
                 raise errors.NoDatanodes(
-                    f"cannot write chunk {index} of {writer.path}: the namenode gave no datanodes"
+                    f"cannot write chunk {data.index} of {writer.path}: the namenode gave no "
+                    "datanodes"
                 )
             abandon = handle
-            names = [r.datanode for r in pipeline]
-            source.seek(start)
-            sent = [0]
             head = pipeline[0]
+            sent = [0]
+            stream: transfer.ChunkStream | None = None
             try:
-                ack = transfer.write_remote(
+                stream = transfer.ChunkStream(
                     transfer.data_address_of(head),
                     self._secret,
                     handle,
                     pipeline[1:],
-                    _chunk_pieces(source, limit, sent),
                     timeout=self._timeout,
                 )
+                stream.start()
+                data.source.seek(data.start)
+                for piece in _chunk_pieces(data.source, data.limit, sent):
+                    stream.send(piece)
+                stream.end()
             except transfer.TransferError as exc:
+                if stream is not None:
+                    stream.close()
                 if exc.code == transfer.Code.UNAUTHENTICATED:
                     raise self._secret_refused(f"datanode {head.datanode}") from None
-                last_failure = f"{head.datanode}: {exc}"
-                logger.warning(
-                    "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
-                    format_handle(handle),
-                    writer.path,
-                    head.datanode,
-                    last_failure,
-                )
+                self._head_failed(writer.path, data, handle, head.datanode, exc)
                 writer.excluded.add(head.datanode)
                 continue
-            failed = self._pipeline_failures(ack, names, sent[0])
-            if failed:
-                last_failure = f"{', '.join(failed)}: {ack.error or 'did not store the chunk'}"
-                logger.warning(
-                    "chunk %s of %s: pipeline %s failed at %s; new pipeline (attempt %d)",
-                    format_handle(handle),
-                    writer.path,
-                    names,
-                    last_failure,
-                    attempt,
-                )
-                writer.excluded.update(failed)
-                continue
-            self._call(
-                "CommitChunk",
-                gfs_pb2.CommitChunkRequest(
-                    path=writer.path,
-                    client_id=self.client_id,
-                    handle=handle,
-                    size=sent[0],
-                    stored_on=list(ack.stored_on),
-                ),
-                idempotent=False,
+            except BaseException:
+                if stream is not None:
+                    stream.close()  # without END: no datanode keeps the chunk
+                raise
+            return _SentChunk(data, handle, [r.datanode for r in pipeline], stream, sent[0])
+
+    def _finish_chunk(self, path: str, chunk: _SentChunk) -> list[str]:
+        """Wait for a sent chunk's ack and commit it. Returns the datanodes that failed (the
+        caller leaves them out from then on and resends the chunk); [] once committed.
+        Touches nothing of the writer's: it may run beside the writer sending the next."""
+        try:
+            ack = chunk.stream.ack()
+        except transfer.TransferError as exc:
+            self._head_failed(path, chunk.data, chunk.handle, chunk.names[0], exc)
+            return [chunk.names[0]]
+        finally:
+            chunk.stream.close()
+        failed = self._pipeline_failures(ack, chunk.names, chunk.size)
+        if failed:
+            why = ack.error or "did not store the chunk"
+            chunk.data.last_failure = f"{', '.join(failed)}: {why}"
+            logger.warning(
+                "chunk %s of %s: pipeline %s failed at %s; new pipeline (attempt %d)",
+                format_handle(chunk.handle),
+                path,
+                chunk.names,
+                chunk.data.last_failure,
+                chunk.data.attempts,
             )
-            return sent[0]
-        raise errors.GfsError(
-            f"cannot write chunk {index} of {writer.path}: {PIPELINE_ATTEMPTS} pipelines "
-            f"failed (last: {last_failure})"
+            return failed
+        self._call(
+            "CommitChunk",
+            gfs_pb2.CommitChunkRequest(
+                path=path,
+                client_id=self.client_id,
+                handle=chunk.handle,
+                size=chunk.size,
+                stored_on=list(ack.stored_on),
+            ),
+            idempotent=False,
+        )
+        return []
+
+    def _head_failed(
+        self,
+        path: str,
+        data: _ChunkData,
+        handle: int,
+        head: str,
+        exc: transfer.TransferError,
+    ) -> None:
+        data.last_failure = f"{head}: {exc}"
+        logger.warning(
+            "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
+            format_handle(handle),
+            path,
+            head,
+            data.last_failure,
         )
 
     @staticmethod
@@ -938,11 +980,40 @@ def _chunk_pieces(source: IO[bytes], limit: int, sent: list[int]) -> Iterator[by
         yield data
 
 
+@dataclass
+class _ChunkData:
+    """Where a chunk's bytes come from, so every attempt can (re-)read them."""
+
+    source: IO[bytes]
+    start: int
+    limit: int
+    index: int  # in the file, for messages
+    owned: bool = False  # a spool of the writer's own: closed once the chunk is committed
+    attempts: int = 0
+    last_failure: str = ""
+
+
+@dataclass
+class _SentChunk:
+    """A chunk sent up to its END; its ack is still to come."""
+
+    data: _ChunkData
+    handle: int
+    names: list[str]  # the pipeline, head first
+    stream: transfer.ChunkStream
+    size: int
+
+
 class FileWriter:
     """Writes one file chunk by chunk; the file appears when close() succeeds.
 
-    At most one chunk is buffered (in memory up to SPOOL_BYTES, then in a temp file), so a
-    failed pipeline can resend it. Any failure aborts the file: no half file stays.
+    A chunk is sent while the one before it commits: its datanodes' fsync and rename, the
+    ack back up the pipeline and the namenode's CommitChunk (tens of milliseconds a chunk
+    that would otherwise leave the pipeline idle) run on a thread of the writer's own. At
+    most two chunks are open, and they commit in file order. The data of both is kept
+    (buffered writes: in memory up to SPOOL_BYTES each, then in a temp file; a seekable
+    source is re-read) so a failed pipeline can resend them. Any failure aborts the file:
+    no half file stays.
     """
 
     def __init__(self, client: GfsClient, path: str, chunk_size: int, replication: int) -> None:
@@ -951,10 +1022,14 @@ class FileWriter:
         self.chunk_size = chunk_size
         self.replication = replication
         self.size = 0
-        self.chunks = 0
+        self.chunks = 0  # committed
         self.excluded: set[str] = set()
         self._buffer: tempfile.SpooledTemporaryFile[bytes] | None = None
         self._buffered = 0
+        self._open: _SentChunk | None = None  # sent, not yet acked and committed
+        self._finishing: Future[list[str]] | None = None  # _open's ack and commit
+        self._finisher: ThreadPoolExecutor | None = None
+        self._spools: list[_ChunkData] = []  # buffered chunks not yet committed
         self._done = False
 
     def __enter__(self) -> FileWriter:
@@ -998,7 +1073,7 @@ class FileWriter:
                 start = source.tell()
                 if not source.read(1):
                     break
-                self._send(source, start, self.chunk_size)
+                self._send(_ChunkData(source, start, self.chunk_size, self._next_index))
         except BaseException:
             self.abort()
             raise
@@ -1009,19 +1084,28 @@ class FileWriter:
         try:
             if self._buffered:
                 self._flush()
+            self._settle()
             self._client._complete(self.path, abort=False)
         except BaseException:
             self.abort()
             raise
         self._done = True
         self._drop_buffer()
+        self._stop_finisher()
 
     def abort(self) -> None:
-        """Give the file up (best effort): the namenode drops it."""
+        """Give the file up (best effort): the namenode drops it, with its open chunks."""
         if self._done:
             return
         self._done = True
         self._drop_buffer()
+        if self._open is not None:
+            self._open.stream.close()  # ends a wait for its ack: nothing is committed
+            self._open = None
+        self._stop_finisher()
+        for data in self._spools:
+            data.source.close()
+        self._spools.clear()
         try:
             self._client._complete(self.path, abort=True)
         except Exception as exc:  # the original failure matters more
@@ -1031,15 +1115,65 @@ class FileWriter:
         if self._done:
             raise ValueError(f"writer of {self.path} is closed")
 
+    @property
+    def _next_index(self) -> int:
+        return self.chunks + (self._open is not None)
+
     def _flush(self) -> None:
         assert self._buffer is not None
-        self._send(self._buffer, 0, self._buffered)
-        self._drop_buffer()
+        data = _ChunkData(self._buffer, 0, self._buffered, self._next_index, owned=True)
+        self._spools.append(data)  # closed once the chunk is committed, or by abort()
+        self._buffer, self._buffered = None, 0
+        self._send(data)
 
-    def _send(self, source: IO[bytes], start: int, limit: int) -> None:
-        size = self._client._write_chunk(self, source, start, limit, self.chunks)
+    def _send(self, data: _ChunkData) -> None:
+        """Send a chunk while the one before it commits; then settle that one."""
+        sent = self._client._start_chunk(self, data)
+        self._settle(sent)
+
+    def _settle(self, after: _SentChunk | None = None) -> None:
+        """Wait until the open chunk is committed; `after` (a chunk sent behind it) becomes
+        the open one and commits in the background. When the open chunk's pipeline failed,
+        it is written again, then `after`."""
+        previous, finishing = self._open, self._finishing
+        self._open, self._finishing = None, None
+        if previous is not None:
+            assert finishing is not None
+            try:
+                failed = finishing.result()
+            except BaseException:
+                if after is not None:
+                    after.stream.close()
+                raise
+            if failed:
+                # Abandoning `previous` drops `after` too (its hops may still store it:
+                # garbage, deleted once a datanode reports it).
+                self.excluded.update(failed)
+                if after is not None:
+                    after.stream.close()
+                size = self._client._write_chunk(self, previous.data, abandon=previous.handle)
+                self._committed(previous.data, size)
+                if after is not None:
+                    after = self._client._start_chunk(self, after.data)
+            else:
+                self._committed(previous.data, previous.size)
+        if after is not None:
+            if self._finisher is None:
+                self._finisher = ThreadPoolExecutor(1, thread_name_prefix="gfs-commit")
+            self._open = after
+            self._finishing = self._finisher.submit(self._client._finish_chunk, self.path, after)
+
+    def _stop_finisher(self) -> None:
+        if self._finisher is not None:
+            self._finisher.shutdown(wait=False)
+            self._finisher = None
+
+    def _committed(self, data: _ChunkData, size: int) -> None:
         self.chunks += 1
         self.size += size
+        if data.owned:
+            self._spools.remove(data)
+            data.source.close()
 
     def _drop_buffer(self) -> None:
         if self._buffer is not None:
