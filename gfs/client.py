@@ -544,8 +544,7 @@ class GfsClient:
             abandon = chunk.handle
 
     def _start_chunk(self, writer: FileWriter, data: _ChunkData, abandon: int = 0) -> _SentChunk:
-        """Add a chunk to the file and send it (at most `data.limit` bytes of `data.source`
-        from `data.start`, re-read on every attempt) through a pipeline, up to its END: the
+        """Add a chunk to the file and send it through a pipeline, up to its END: the
         datanodes then commit it while the caller goes on. A pipeline whose head fails is
         replaced at once, without that datanode; `abandon` as in _write_chunk."""
         while True:
@@ -555,61 +554,70 @@ class GfsClient:
                     f"cannot write chunk {data.index} of {writer.path}: {PIPELINE_ATTEMPTS} "
                     f"pipelines failed (last: {data.last_failure})"
                 )
-            try:
-                reply = self._call(
-                    "AddChunk",
-                    gfs_pb2.AddChunkRequest(
-                        path=writer.path,
-                        client_id=self.client_id,
-                        client_host=self.client_host,
-                        exclude=sorted(writer.excluded),
-                        abandon_handle=abandon,
-                    ),
-                    idempotent=False,
-                )
-            except errors.NoDatanodes as exc:
-                excluded = ", ".join(sorted(writer.excluded)) or "none"
-                raise errors.NoDatanodes(
-                    f"cannot write chunk {data.index} of {writer.path}: no datanodes left "
-                    f"({exc}; failed: {excluded})"
-                ) from None
-            handle = reply.handle
-            pipeline = list(reply.pipeline)
-            if not pipeline:
-                raise errors.NoDatanodes(
-                    f"cannot write chunk {data.index} of {writer.path}: the namenode gave no "
-                    "datanodes"
-                )
-            abandon = handle
-            head = pipeline[0]
-            sent = [0]
-            stream: transfer.ChunkStream | None = None
-            try:
-                stream = transfer.ChunkStream(
-                    transfer.data_address_of(head),
-                    self._secret,
-                    handle,
-                    pipeline[1:],
-                    timeout=self._timeout,
-                )
-                stream.start()
-                data.source.seek(data.start)
-                for piece in _chunk_pieces(data.source, data.limit, sent):
-                    stream.send(piece)
-                stream.end()
-            except transfer.TransferError as exc:
-                if stream is not None:
-                    stream.close()
-                if exc.code == transfer.Code.UNAUTHENTICATED:
-                    raise self._secret_refused(f"datanode {head.datanode}") from None
-                self._head_failed(writer.path, data, handle, head.datanode, exc)
-                writer.excluded.add(head.datanode)
-                continue
-            except BaseException:
-                if stream is not None:
-                    stream.close()  # without END: no datanode keeps the chunk
-                raise
-            return _SentChunk(data, handle, [r.datanode for r in pipeline], stream, sent[0])
+            abandon, sent = self._send_chunk(writer, data, abandon)
+            if sent is not None:
+                return sent
+
+    def _send_chunk(
+        self, writer: FileWriter, data: _ChunkData, abandon: int
+    ) -> tuple[int, _SentChunk | None]:
+        """One attempt of _start_chunk: AddChunk, then at most `data.limit` bytes of
+        `data.source` from `data.start` (re-read on every attempt) and END to the pipeline's
+        head. Returns the new chunk's handle, and None for the chunk when the head failed
+        (it is then excluded from this file's pipelines)."""
+        try:
+            reply = self._call(
+                "AddChunk",
+                gfs_pb2.AddChunkRequest(
+                    path=writer.path,
+                    client_id=self.client_id,
+                    client_host=self.client_host,
+                    exclude=sorted(writer.excluded),
+                    abandon_handle=abandon,
+                ),
+                idempotent=False,
+            )
+        except errors.NoDatanodes as exc:
+            excluded = ", ".join(sorted(writer.excluded)) or "none"
+            raise errors.NoDatanodes(
+                f"cannot write chunk {data.index} of {writer.path}: no datanodes left "
+                f"({exc}; failed: {excluded})"
+            ) from None
+        handle = reply.handle
+        pipeline = list(reply.pipeline)
+        if not pipeline:
+            raise errors.NoDatanodes(
+                f"cannot write chunk {data.index} of {writer.path}: the namenode gave no datanodes"
+            )
+        head = pipeline[0]
+        sent = [0]
+        stream: transfer.ChunkStream | None = None
+        try:
+            stream = transfer.ChunkStream(
+                transfer.data_address_of(head),
+                self._secret,
+                handle,
+                pipeline[1:],
+                timeout=self._timeout,
+            )
+            stream.start()
+            data.source.seek(data.start)
+            for piece in _chunk_pieces(data.source, data.limit, sent):
+                stream.send(piece)
+            stream.end()
+        except transfer.TransferError as exc:
+            if stream is not None:
+                stream.close()
+            if exc.code == transfer.Code.UNAUTHENTICATED:
+                raise self._secret_refused(f"datanode {head.datanode}") from None
+            self._head_failed(writer.path, data, handle, head.datanode, exc)
+            writer.excluded.add(head.datanode)
+            return handle, None
+        except BaseException:
+            if stream is not None:
+                stream.close()  # without END: no datanode keeps the chunk
+            raise
+        return handle, _SentChunk(data, handle, [r.datanode for r in pipeline], stream, sent[0])
 
     def _finish_chunk(self, path: str, chunk: _SentChunk) -> list[str]:
         """Wait for a sent chunk's ack and commit it. Returns the datanodes that failed (the
