@@ -28,6 +28,7 @@ cloudpickle only works between identical versions.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import struct
@@ -35,6 +36,7 @@ import sys
 import sysconfig
 import traceback
 import types
+from collections import ChainMap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,12 +250,34 @@ def _register_user_module(fn: Any) -> None:
         logger.debug("cannot register %s by value", module_name)
 
 
+_DYNAMIC_CODE = "<dynamic-code>"  # what cloudpickle >= 3.1.3 writes for a code's file name
+
+
+def _code_reduce_keeping_filename(code: types.CodeType) -> Any:
+    rebuild, args = cloudpickle.Pickler.dispatch_table[types.CodeType](code)
+    # Only co_filename can be "<dynamic-code>": names are identifiers.
+    args = tuple(code.co_filename if arg == _DYNAMIC_CODE else arg for arg in args)
+    return rebuild, args
+
+
+class _JobPickler(cloudpickle.Pickler):
+    """cloudpickle's Pickler, except that code keeps its file name (cloudpickle 3.1.3 and
+    later write "<dynamic-code>"): a task's traceback then names the job file and its
+    lines, which `mr status` shows and job_line() finds."""
+
+    dispatch_table = ChainMap(
+        {types.CodeType: _code_reduce_keeping_filename}, cloudpickle.Pickler.dispatch_table
+    )
+
+
 def dumps_job(job: JobDefinition) -> bytes:
     """The job, cloudpickled, behind a header naming this Python's major.minor."""
     validate(job)
     header = _HEADER.pack(_MAGIC, sys.version_info.major, sys.version_info.minor)
     try:
-        return header + cloudpickle.dumps(job, protocol=5)
+        buffer = io.BytesIO()
+        _JobPickler(buffer, protocol=5).dump(job)
+        return header + buffer.getvalue()
     except Exception as exc:
         detail = " ".join(str(exc).split())
         where = _where(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import traceback
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from mr.job import (
     JobDefinition,
     dumps_job,
     job_from_functions,
+    job_line,
     load_job_file,
     loads_job,
 )
@@ -137,6 +139,31 @@ def test_job_file_ships_by_value_to_a_process_without_it(tmp_path: Path) -> None
         "print(list(job.mapper(None, 'ab, cd')))"
     )
     assert in_fresh_process(code, blob, tmp_path).decode().strip() == "[('ab', 10), ('cd', 10)]"
+
+
+def test_shipped_code_keeps_its_file_and_lines(tmp_path: Path) -> None:
+    """A task's traceback names the job file and line (cloudpickle 3.1.3 and later would
+    write "<dynamic-code>"): `mr status` shows it, and job_line() finds it."""
+    path = write(
+        tmp_path,
+        """
+        def check(value):
+            raise ValueError(value)
+
+        def mapper(key, value):
+            yield check(value), 1
+
+        def reducer(key, values):
+            yield key, sum(values)
+        """,
+        name="boom_job.py",
+    )
+    job = loads_job(dumps_job(load_job_file(path)))
+    with pytest.raises(ValueError) as raised:
+        list(job.mapper(None, "x"))
+    frames = [(f.filename, f.lineno) for f in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames[-2:] == [(str(path), 6), (str(path), 3)]
+    assert job_line(raised.value, str(path)) == 3
 
 
 def test_lambdas_and_closures_round_trip() -> None:
