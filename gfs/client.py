@@ -9,7 +9,6 @@ when a replica fails or is corrupt.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import socket
@@ -31,7 +30,6 @@ from gfs import zk as gfs_zk
 from gfs.clusterdir import ClusterDir
 from gfs.datanode import transfer
 from gfs.datanode.store import (
-    DIRECT_ALIGN,
     DIRECT_BUFFERS_PER_WRITE,
     BufferPool,
     ChunkNotFound,
@@ -54,8 +52,6 @@ REPLICA_WAIT_SECONDS = 15.0  # how long a read waits for a chunk with no known r
 ZK_CONNECT_SECONDS = 5.0
 SPOOL_BYTES = 4 * 1024 * 1024  # a chunk buffer spills to a temp file beyond this
 PIPELINE_ATTEMPTS = 5  # pipelines tried per chunk before a write gives up
-GET_STREAMS = 2  # chunks a get() fetches at once
-STOP_SECONDS = 5.0  # how long an interrupted get() waits for its streams to stop
 BUSY_WAITS = 12  # backoffs (0.1 s doubling to 1 s: about 10 s) a read gives busy datanodes
 RETIRED_CHANNELS = 16  # replaced channels kept open for calls still using them
 # UNAVAILABLE with these details means the request never reached the server.
@@ -226,8 +222,7 @@ class GfsClient:
         self._renew_every = 10.0
         self._renewer: threading.Thread | None = None
         self._closed = threading.Event()  # ends the lease renewer
-        # get()'s output buffers: every stream's writer holds DIRECT_BUFFERS_PER_WRITE
-        self._buffers = BufferPool(spare=GET_STREAMS * DIRECT_BUFFERS_PER_WRITE)
+        self._buffers = BufferPool(spare=DIRECT_BUFFERS_PER_WRITE)  # get()'s output buffers
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -782,113 +777,38 @@ class GfsClient:
 
         A directory as `local_path` receives the file under its own name (and a path
         ending in `/` must be one: local_get_target). Data goes to a temp file next to the
-        target, renamed into place only once complete; on any failure the temp file is
-        removed.
+        target, renamed into place only once complete; on any
+        failure the temp file is removed.
 
-        GET_STREAMS chunks are fetched at once, each written at its place in the file (a
-        single stream left a core idle: the datanode reads and sends while the client
-        receives and writes, one chunk after the other). The output is written with
-        O_DIRECT where the file system allows it (from a thread of its own, so the disk
-        works while the next frames arrive): in this VM, filling the page cache cost 1 CPU-s
-        per 512 MiB, more than the whole transfer. Like `cp`, the file is not fsynced.
+        The output is written with O_DIRECT where the file system allows it (from a thread
+        of its own, so the disk works while the next frames arrive): in this VM, filling the
+        page cache cost 1 CPU-s per 512 MiB, more than the whole transfer. Like `cp`, the
+        file is not fsynced.
         """
         path = paths.normalize(path)
         target = Path(local_get_target(path, local_path))
-        status, chunks = self.stat(path)  # fails before anything local is created
-        self._check_chunks(path, status, chunks)
+        frames = self.read_range(path, _views=True)  # fails before anything local is created
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".gfs")
-        os.close(fd)  # every writer opens its own
+        size = 0
         try:
-            starts = list(itertools.accumulate((c.size for c in chunks), initial=0))
-            # Writers at once need chunk ends on O_DIRECT's alignment (a last buffer is padded).
-            aligned = all(c.size % DIRECT_ALIGN == 0 for c in chunks[:-1])
-            streams = min(GET_STREAMS, len(chunks)) if aligned else 1
-            if streams > 1:
-                self._download(path, list(zip(chunks, starts, strict=False)), tmp_name, streams)
-            else:
-                self._download_range(path, chunks, tmp_name)
-            os.truncate(tmp_name, status.size)  # drops the last buffer's padding
+            out = DirectFile(fd, self._buffers, stage_plain=True)  # closes fd if it fails
+            try:
+                for data in frames:
+                    out.write(data)
+                    size += len(data)
+                out.finish(size, sync=False)
+            finally:
+                out.close()
             os.chmod(tmp_name, 0o666 & ~_umask())
             os.replace(tmp_name, target)
         except BaseException:
+            frames.close()  # cancels a stream still open
             try:
                 os.unlink(tmp_name)
             except OSError:
                 pass
             raise
-        return target, status.size
-
-    def _download_range(self, path: str, chunks: list[ChunkInfo], tmp_name: str) -> None:
-        """The whole file in order, through one writer."""
-        frames = self.read_range(path, chunks=chunks, _views=True)
-        try:
-            out = DirectFile(os.open(tmp_name, os.O_WRONLY), self._buffers, stage_plain=True)
-            try:
-                for data in frames:
-                    out.write(data)
-                out.finish(None, sync=False)
-            finally:
-                out.close()
-        finally:
-            frames.close()  # cancels a stream still open
-
-    def _download(
-        self, path: str, placed: list[tuple[ChunkInfo, int]], tmp_name: str, streams: int
-    ) -> None:
-        """Chunks (with their offsets in the file) into `tmp_name`, `streams` at once, each
-        through a writer of its own. The first error stops the others and is raised."""
-        todo = iter(placed)
-        lock = threading.Lock()
-        stop = threading.Event()
-        errors_seen: list[BaseException] = []
-
-        def fetch() -> None:
-            try:
-                while not stop.is_set():
-                    with lock:
-                        chunk, start = next(todo, (None, 0))
-                    if chunk is None:
-                        return
-                    self._download_chunk(path, chunk, start, tmp_name, stop)
-            except BaseException as exc:
-                with lock:
-                    errors_seen.append(exc)
-                stop.set()
-
-        threads = [
-            threading.Thread(target=fetch, name=f"gfs-get-{i}", daemon=True) for i in range(streams)
-        ]
-        for thread in threads:
-            thread.start()
-        try:
-            for thread in threads:
-                thread.join()
-        except BaseException:  # Ctrl-C: each stream stops at its next piece
-            stop.set()
-            for thread in threads:
-                thread.join(STOP_SECONDS)
-            raise
-        if errors_seen:
-            raise errors_seen[0]
-
-    def _download_chunk(
-        self, path: str, chunk: ChunkInfo, start: int, tmp_name: str, stop: threading.Event
-    ) -> None:
-        frames = self._read_chunk(path, chunk, 0, chunk.size, views=True)
-        try:
-            out = DirectFile(
-                os.open(tmp_name, os.O_WRONLY), self._buffers, stage_plain=True, offset=start
-            )
-            try:
-                for data in frames:
-                    if stop.is_set():
-                        return
-                    out.write(data)
-                out.finish(None, sync=False)
-            finally:
-                out.close()
-        finally:
-            frames.close()
+        return target, size
 
     def _read_chunk(
         self, path: str, chunk: ChunkInfo, lo: int, hi: int, views: bool = False

@@ -245,13 +245,6 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
-def _pwrite_all(fd: int, data: memoryview, position: int) -> None:
-    while data:
-        written = os.pwrite(fd, data, position)
-        data = data[written:]
-        position += written
-
-
 class BufferPool:
     """Page-aligned anonymous mmaps for O_DIRECT writes, reused across writers."""
 
@@ -278,9 +271,8 @@ class BufferPool:
 
 
 class DirectFile:
-    """Writes a new file from `offset` on (a multiple of DIRECT_ALIGN): with O_DIRECT where
-    the file system allows it, else with plain writes. Owns `fd` (close() closes it); each
-    DirectFile of one file needs an fd of its own.
+    """Appends to a new, empty file: with O_DIRECT where the file system allows it, else
+    with plain writes. Owns `fd` (close() closes it).
 
     Why: filling the page cache costs more CPU than the rest of a pipelined write or a
     download (markedly so in VMs: 1 CPU-s per 512 MiB here, against 0.05 s with O_DIRECT);
@@ -290,13 +282,7 @@ class DirectFile:
     on any file system; a datanode already writes from a thread of its own).
     """
 
-    def __init__(
-        self, fd: int, pool: BufferPool, *, stage_plain: bool = False, offset: int = 0
-    ) -> None:
-        if offset % DIRECT_ALIGN:
-            os.close(fd)
-            raise ValueError(f"offset {offset} is not a multiple of {DIRECT_ALIGN}")
-        self._position = offset  # where the next buffer goes
+    def __init__(self, fd: int, pool: BufferPool, *, stage_plain: bool = False) -> None:
         try:
             self._open(fd, pool, stage_plain)
         except BaseException:
@@ -336,8 +322,7 @@ class DirectFile:
     def write(self, data: memoryview | bytes) -> None:
         view = memoryview(data)  # slices of it copy nothing
         if not self._buffered:
-            _pwrite_all(self.fd, view, self._position)
-            self._position += len(view)
+            _write_all(self.fd, view)
             return
         if self._io.error is not None:
             raise self._io.error
@@ -358,11 +343,10 @@ class DirectFile:
         # Both views are released however this ends: a failed write's traceback (kept for
         # the writer) must not pin the buffer, which goes back to the pool.
         with memoryview(buf) as whole, whole[:length] as out:
-            position, self._position = self._position, self._position + length
             written = 0
             if self._direct:
                 try:
-                    written = os.pwrite(self.fd, out, position)
+                    written = os.write(self.fd, out)
                 except OSError as exc:
                     if exc.errno != errno.EINVAL:
                         raise
@@ -372,11 +356,10 @@ class DirectFile:
                 flags = fcntl.fcntl(self.fd, fcntl.F_GETFL)
                 fcntl.fcntl(self.fd, fcntl.F_SETFL, flags & ~getattr(os, "O_DIRECT", 0))
                 self._direct = False
-            _pwrite_all(self.fd, out[written:], position + written)
+            _write_all(self.fd, out[written:])
 
-    def finish(self, size: int | None, sync: bool = True) -> None:
-        """Write out what is buffered (padded to alignment, then the file truncated to
-        `size`; None: the caller truncates once every writer of the file is done), then
+    def finish(self, size: int, sync: bool = True) -> None:
+        """Write out what is buffered (padded to alignment, then truncated to `size`), then
         fsync unless told not to."""
         if self._buffered:
             if self._fill and self._io.error is None:
@@ -384,8 +367,7 @@ class DirectFile:
                 self._current[self._fill : padded] = bytes(padded - self._fill)
                 self._submit(padded)
             self._io.close()  # re-raises a write error
-            if size is not None:
-                os.ftruncate(self.fd, size)
+            os.ftruncate(self.fd, size)
         if sync:
             os.fsync(self.fd)
 
