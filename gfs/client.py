@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import IO, Any, BinaryIO
 
 import grpc
-from google.protobuf.message import DecodeError
 
 from gfs import errors, paths, rpc
 from gfs import zk as gfs_zk
@@ -179,51 +178,6 @@ def _chunk_from_proto(msg: gfs_pb2.Chunk, client_host: str) -> ChunkInfo:
         replicas=tuple(order_replicas(replicas, client_host)),
         corrupt=tuple(msg.corrupt),
     )
-
-
-def encode_stat(status: FileStatus, chunks: Sequence[ChunkInfo]) -> bytes:
-    """A stat() result as bytes (a StatReply): another process may read the file with it
-    (read_range(chunks=...)) without asking the namenode. Stale locations are fine there."""
-    reply = gfs_pb2.StatReply(
-        status=gfs_pb2.FileStatus(
-            path=status.path,
-            is_dir=status.is_dir,
-            size=status.size,
-            replication=status.replication,
-            mtime=status.mtime,
-            chunk_count=status.chunk_count,
-        ),
-        chunks=[
-            gfs_pb2.Chunk(
-                handle=c.handle,
-                size=c.size,
-                offset=c.offset,
-                replicas=[
-                    gfs_pb2.Replica(
-                        datanode=r.datanode,
-                        address=r.address,
-                        host=r.host,
-                        data_address=r.data_address,
-                    )
-                    for r in c.replicas
-                ],
-                corrupt=c.corrupt,
-            )
-            for c in chunks
-        ],
-    )
-    return reply.SerializeToString()
-
-
-def decode_stat(raw: bytes, client_host: str = "") -> tuple[FileStatus, list[ChunkInfo]]:
-    """encode_stat()'s bytes back, replicas nearest to `client_host` first. Raises
-    ValueError for bytes that are not one."""
-    try:
-        reply = gfs_pb2.StatReply.FromString(raw)
-    except DecodeError:
-        raise ValueError("not an encoded stat") from None
-    chunks = [_chunk_from_proto(c, client_host) for c in reply.chunks]
-    return FileStatus.from_proto(reply.status), chunks
 
 
 class _ShortRead(Exception):

@@ -49,9 +49,6 @@ class MapSplit:
     offset: int
     length: int
     hosts: tuple[str, ...]  # host labels of the datanodes holding the split's data
-    # The input file's chunk list as the master saw it (gfs.client.encode_stat), handed to
-    # the attempt so it need not ask the namenode; empty: the attempt stats the file.
-    input_stat: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True)

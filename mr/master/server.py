@@ -10,6 +10,7 @@ path in one atomic namespace operation: the output appears complete or not at al
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -23,7 +24,7 @@ from typing import TypeVar
 import grpc
 
 from gfs import paths, rpc
-from gfs.client import GfsClient, encode_stat
+from gfs.client import GfsClient
 from gfs.config import ClusterConfig
 from gfs.errors import AlreadyExists, GfsError, NotFound
 from mr.job import INPUT_FORMATS, gfs_inputs, python_version
@@ -48,7 +49,6 @@ T = TypeVar("T")
 
 SYSTEM_DIR = "/.mr/jobs"
 SPLITS_FILE = "splits.json"  # beside job.pkl: the job's map splits, in task order
-INPUT_STAT_MAX_CHUNKS = 16  # larger files: each map stats its input itself
 MAX_STATUS_WAIT = 1.0  # seconds a Status long poll may hold a server thread
 
 
@@ -241,17 +241,14 @@ class MasterCore:
         splits = []
         for path in files:
             status, chunks = self.gfs.stat(path)
-            # Each map of a small file gets its chunk list: a stat less per attempt (a
-            # quarter of a 256 KiB map's time under load, gRPC channel included).
-            stat = encode_stat(status, chunks) if len(chunks) <= INPUT_STAT_MAX_CHUNKS else b""
             if input_format == "files":
                 hosts = {r.host for c in chunks for r in c.replicas}
-                splits.append(MapSplit(path, 0, status.size, tuple(sorted(hosts)), stat))
+                splits.append(MapSplit(path, 0, status.size, tuple(sorted(hosts))))
                 continue
             for chunk in chunks:
                 if chunk.size:
                     hosts = tuple(sorted({r.host for r in chunk.replicas}))
-                    splits.append(MapSplit(path, chunk.offset, chunk.size, hosts, stat))
+                    splits.append(MapSplit(path, chunk.offset, chunk.size, hosts))
         return splits
 
     def submit(self, request: mr_pb2.SubmitRequest) -> str:
@@ -286,12 +283,7 @@ class MasterCore:
         self.gfs.mkdir(f"{job_dir(job_id)}/output", parents=True)
         self.gfs.write_file(code_path, io.BytesIO(request.code))
         # A successor master resumes the job on exactly these splits (see stored_splits).
-        listed = json.dumps(
-            [
-                {"path": s.path, "offset": s.offset, "length": s.length, "hosts": s.hosts}
-                for s in splits
-            ]
-        ).encode()
+        listed = json.dumps([dataclasses.asdict(split) for split in splits]).encode()
         self.gfs.write_file(f"{job_dir(job_id)}/{SPLITS_FILE}", io.BytesIO(listed))
         spec = JobSpec(
             job_id=job_id,
@@ -673,7 +665,6 @@ class MasterService(mr_pb2_grpc.MasterServicer):
                         assignment.path = a.task.split.path
                         assignment.offset = a.task.split.offset
                         assignment.length = a.task.split.length
-                        assignment.input_stat = a.task.split.input_stat
                     else:
                         assignment.partition = a.task.index
                         assignment.output_dir = f"{job_dir(spec.job_id)}/tmp"

@@ -256,7 +256,7 @@ class MapOutput(_message.Message):
     def __init__(self, task: _Optional[str] = ..., attempt: _Optional[int] = ..., worker: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...
 
 class Assignment(_message.Message):
-    __slots__ = ("ref", "kind", "code_path", "params", "reducers", "input_format", "path", "offset", "length", "partition", "output_dir", "maps_total", "speculative", "input_stat")
+    __slots__ = ("ref", "kind", "code_path", "params", "reducers", "input_format", "path", "offset", "length", "partition", "output_dir", "maps_total", "speculative")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -277,7 +277,6 @@ class Assignment(_message.Message):
     OUTPUT_DIR_FIELD_NUMBER: _ClassVar[int]
     MAPS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     SPECULATIVE_FIELD_NUMBER: _ClassVar[int]
-    INPUT_STAT_FIELD_NUMBER: _ClassVar[int]
     ref: AttemptRef
     kind: str
     code_path: str
@@ -291,8 +290,7 @@ class Assignment(_message.Message):
     output_dir: str
     maps_total: int
     speculative: bool
-    input_stat: bytes
-    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., kind: _Optional[str] = ..., code_path: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., reducers: _Optional[int] = ..., input_format: _Optional[str] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., partition: _Optional[int] = ..., output_dir: _Optional[str] = ..., maps_total: _Optional[int] = ..., speculative: _Optional[bool] = ..., input_stat: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, ref: _Optional[_Union[AttemptRef, _Mapping]] = ..., kind: _Optional[str] = ..., code_path: _Optional[str] = ..., params: _Optional[_Mapping[str, str]] = ..., reducers: _Optional[int] = ..., input_format: _Optional[str] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., partition: _Optional[int] = ..., output_dir: _Optional[str] = ..., maps_total: _Optional[int] = ..., speculative: _Optional[bool] = ...) -> None: ...
 
 class MapLocations(_message.Message):
     __slots__ = ("reducer", "map_generation", "maps")

@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 
 from gfs import rpc
-from gfs.client import GfsClient, decode_stat
+from gfs.client import GfsClient
 from mr import counters as C
 from mr import runtime
 from mr.counters import Counters
@@ -119,10 +119,7 @@ def run_map_attempt(
     out_dir = mapout_dir(Path(settings.root), ref.job_id, ref.task, ref.attempt)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    if assignment.input_stat:  # from the master: no namenode call (stale replicas are retried)
-        status, chunks = decode_stat(assignment.input_stat, settings.host)
-    else:
-        status, chunks = gfs.stat(assignment.path)
+    status, chunks = gfs.stat(assignment.path)
 
     # Records come in batches of one read frame each, and progress moves per batch: cut
     # frames to ~1/64 of the split, so a small split still reports progress as it goes

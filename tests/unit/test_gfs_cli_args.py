@@ -18,8 +18,6 @@ from gfs.client import (
     ReplicaInfo,
     _chunk_pieces,
     chunk_ranges,
-    decode_stat,
-    encode_stat,
     order_replicas,
 )
 
@@ -117,26 +115,6 @@ def test_order_replicas_local_host_first_stable() -> None:
     assert [r.datanode for r in order_replicas(replicas, "h1")] == ["dn-1", "dn-0", "dn-2"]
     assert order_replicas(replicas, "") == replicas
     assert order_replicas(replicas, "elsewhere") == replicas
-
-
-def test_an_encoded_stat_reads_back_nearest_replica_first() -> None:
-    """What the master hands a map attempt instead of its own stat of the input file."""
-    status = FileStatus("/in/f", False, 300, 3, 12.5, 2)
-    replicas = (_replica("dn-0", "h0"), _replica("dn-1", "h1"))
-    chunks = [
-        ChunkInfo(1, 200, 0, replicas, corrupt=("dn-9",)),
-        ChunkInfo(2, 100, 200, replicas[:1]),
-    ]
-    back_status, back = decode_stat(encode_stat(status, chunks), "h1")
-    assert back_status == status
-    assert [(c.handle, c.size, c.offset, c.corrupt) for c in back] == [
-        (1, 200, 0, ("dn-9",)),
-        (2, 100, 200, ()),
-    ]
-    assert [r.datanode for r in back[0].replicas] == ["dn-1", "dn-0"]  # nearest first
-    assert decode_stat(encode_stat(status, chunks))[1] == chunks
-    with pytest.raises(ValueError, match="not an encoded stat"):
-        decode_stat(b"\xff\xff not a protobuf")
 
 
 def _chunks(*sizes: int) -> list[ChunkInfo]:
