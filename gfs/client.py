@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -1012,6 +1011,32 @@ class _SentChunk:
     size: int
 
 
+class _Finishing:
+    """A sent chunk's ack and CommitChunk, on a daemon thread of its own: a process that
+    exits (or is interrupted) never waits for a stalled datanode's ack."""
+
+    def __init__(self, client: GfsClient, path: str, chunk: _SentChunk) -> None:
+        self._failed: list[str] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(client, path, chunk), name="gfs-commit", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, client: GfsClient, path: str, chunk: _SentChunk) -> None:
+        try:
+            self._failed = client._finish_chunk(path, chunk)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> list[str]:
+        """The failed datanodes ([]: committed); re-raises what the commit raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._failed
+
+
 class FileWriter:
     """Writes one file chunk by chunk; the file appears when close() succeeds.
 
@@ -1035,8 +1060,7 @@ class FileWriter:
         self._buffer: tempfile.SpooledTemporaryFile[bytes] | None = None
         self._buffered = 0
         self._open: _SentChunk | None = None  # sent, not yet acked and committed
-        self._finishing: Future[list[str]] | None = None  # _open's ack and commit
-        self._finisher: ThreadPoolExecutor | None = None
+        self._finishing: _Finishing | None = None  # _open's ack and commit
         self._spools: list[_ChunkData] = []  # buffered chunks not yet committed
         self._done = False
 
@@ -1099,7 +1123,6 @@ class FileWriter:
             raise
         self._done = True
         self._drop_buffer()
-        self._stop_finisher()
 
     def abort(self) -> None:
         """Give the file up (best effort): the namenode drops it, with its open chunks."""
@@ -1110,7 +1133,6 @@ class FileWriter:
         if self._open is not None:
             self._open.stream.close()  # ends a wait for its ack: nothing is committed
             self._open = None
-        self._stop_finisher()
         for data in self._spools:
             data.source.close()
         self._spools.clear()
@@ -1142,39 +1164,35 @@ class FileWriter:
     def _settle(self, after: _SentChunk | None = None) -> None:
         """Wait until the open chunk is committed; `after` (a chunk sent behind it) becomes
         the open one and commits in the background. When the open chunk's pipeline failed,
-        it is written again, then `after`."""
+        it is written again, then `after`. However this ends (Ctrl-C included), no stream is
+        left open unless it is the open one, which abort() closes."""
         previous, finishing = self._open, self._finishing
         self._open, self._finishing = None, None
-        if previous is not None:
-            assert finishing is not None
-            try:
+        try:
+            if previous is not None:
+                assert finishing is not None
                 failed = finishing.result()
-            except BaseException:
-                if after is not None:
-                    after.stream.close()
-                raise
-            if failed:
-                # Abandoning `previous` drops `after` too (its hops may still store it:
-                # garbage, deleted once a datanode reports it).
-                self.excluded.update(failed)
-                if after is not None:
-                    after.stream.close()
-                size = self._client._write_chunk(self, previous.data, abandon=previous.handle)
-                self._committed(previous.data, size)
-                if after is not None:
-                    after = self._client._start_chunk(self, after.data)
-            else:
-                self._committed(previous.data, previous.size)
-        if after is not None:
-            if self._finisher is None:
-                self._finisher = ThreadPoolExecutor(1, thread_name_prefix="gfs-commit")
-            self._open = after
-            self._finishing = self._finisher.submit(self._client._finish_chunk, self.path, after)
-
-    def _stop_finisher(self) -> None:
-        if self._finisher is not None:
-            self._finisher.shutdown(wait=False)
-            self._finisher = None
+                if failed:
+                    # Abandoning `previous` drops `after` too (its hops may still store it:
+                    # garbage, deleted once a datanode reports it).
+                    self.excluded.update(failed)
+                    if after is not None:
+                        after.stream.close()
+                    size = self._client._write_chunk(self, previous.data, abandon=previous.handle)
+                    self._committed(previous.data, size)
+                    if after is not None:
+                        after.data.attempts -= 1  # its own pipeline did not fail
+                        after = self._client._start_chunk(self, after.data)
+                else:
+                    self._committed(previous.data, previous.size)
+            if after is not None:
+                self._finishing = _Finishing(self._client, self.path, after)
+                self._open = after
+        except BaseException:
+            for chunk in (previous, after):
+                if chunk is not None:
+                    chunk.stream.close()  # ends a wait for its ack: nothing is committed
+            raise
 
     def _committed(self, data: _ChunkData, size: int) -> None:
         self.chunks += 1
