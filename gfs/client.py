@@ -531,145 +531,96 @@ class GfsClient:
         with open(local_path, "rb") as source:
             return self.write_file(path, source, replication=replication, overwrite=overwrite)
 
-    def _write_chunk(self, writer: FileWriter, data: _ChunkData, abandon: int = 0) -> int:
-        """Send one chunk through a pipeline and commit it; returns its size. `abandon`:
-        the open chunk this one replaces (it and every later one are dropped)."""
-        while True:
-            chunk = self._start_chunk(writer, data, abandon)
-            failed = self._finish_chunk(writer.path, chunk)
-            if not failed:
-                return chunk.size
-            writer.excluded.update(failed)
-            abandon = chunk.handle
+    def _write_chunk(
+        self, writer: FileWriter, source: IO[bytes], start: int, limit: int, index: int
+    ) -> int:
+        """Send one chunk (at most `limit` bytes of `source` from `start`) through a pipeline.
 
-    def _start_chunk(self, writer: FileWriter, data: _ChunkData, abandon: int = 0) -> _SentChunk:
-        """Add a chunk to the file and send it through a pipeline, up to its END: the
-        datanodes then commit it while the caller goes on. A pipeline whose head fails is
-        replaced at once, without that datanode; `abandon` as in _write_chunk."""
-        while True:
-            data.attempts += 1
-            if data.attempts > PIPELINE_ATTEMPTS:
-                raise errors.GfsError(
-                    f"cannot write chunk {data.index} of {writer.path}: {PIPELINE_ATTEMPTS} "
-                    f"pipelines failed (last: {data.last_failure})"
+        Returns the chunk's size. A failed datanode is left out of every later pipeline of
+        this write; the chunk is resent from `source` (re-read from `start`).
+        """
+        abandon = 0
+        last_failure = ""
+        for attempt in range(1, PIPELINE_ATTEMPTS + 1):
+            try:
+                reply = self._call(
+                    "AddChunk",
+                    gfs_pb2.AddChunkRequest(
+                        path=writer.path,
+                        client_id=self.client_id,
+                        client_host=self.client_host,
+                        exclude=sorted(writer.excluded),
+                        abandon_handle=abandon,
+                    ),
+                    idempotent=False,
                 )
-            abandon, sent = self._send_chunk(writer, data, abandon)
-            if sent is not None:
-                return sent
-
-    def _send_chunk(
-        self, writer: FileWriter, data: _ChunkData, abandon: int
-    ) -> tuple[int, _SentChunk | None]:
-        """One attempt of _start_chunk: AddChunk, then at most `data.limit` bytes of
-        `data.source` from `data.start` (re-read on every attempt) and END to the pipeline's
-        head. Returns the new chunk's handle, and None for the chunk when the head failed
-        (it is then excluded from this file's pipelines)."""
-        try:
-            reply = self._call(
-                "AddChunk",
-                gfs_pb2.AddChunkRequest(
+            except errors.NoDatanodes as exc:
+                excluded = ", ".join(sorted(writer.excluded)) or "none"
+                raise errors.NoDatanodes(
+                    f"cannot write chunk {index} of {writer.path}: no datanodes left "
+                    f"({exc}; failed: {excluded})"
+                ) from None
+            handle = reply.handle
+            pipeline = list(reply.pipeline)
+            if not pipeline:
+                raise errors.NoDatanodes(
+                    f"cannot write chunk {index} of {writer.path}: the namenode gave no datanodes"
+                )
+            abandon = handle
+            names = [r.datanode for r in pipeline]
+            source.seek(start)
+            sent = [0]
+            head = pipeline[0]
+            try:
+                ack = transfer.write_remote(
+                    transfer.data_address_of(head),
+                    self._secret,
+                    handle,
+                    pipeline[1:],
+                    _chunk_pieces(source, limit, sent),
+                    timeout=self._timeout,
+                )
+            except transfer.TransferError as exc:
+                if exc.code == transfer.Code.UNAUTHENTICATED:
+                    raise self._secret_refused(f"datanode {head.datanode}") from None
+                last_failure = f"{head.datanode}: {exc}"
+                logger.warning(
+                    "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
+                    format_handle(handle),
+                    writer.path,
+                    head.datanode,
+                    last_failure,
+                )
+                writer.excluded.add(head.datanode)
+                continue
+            failed = self._pipeline_failures(ack, names, sent[0])
+            if failed:
+                last_failure = f"{', '.join(failed)}: {ack.error or 'did not store the chunk'}"
+                logger.warning(
+                    "chunk %s of %s: pipeline %s failed at %s; new pipeline (attempt %d)",
+                    format_handle(handle),
+                    writer.path,
+                    names,
+                    last_failure,
+                    attempt,
+                )
+                writer.excluded.update(failed)
+                continue
+            self._call(
+                "CommitChunk",
+                gfs_pb2.CommitChunkRequest(
                     path=writer.path,
                     client_id=self.client_id,
-                    client_host=self.client_host,
-                    exclude=sorted(writer.excluded),
-                    abandon_handle=abandon,
+                    handle=handle,
+                    size=sent[0],
+                    stored_on=list(ack.stored_on),
                 ),
                 idempotent=False,
             )
-        except errors.NoDatanodes as exc:
-            excluded = ", ".join(sorted(writer.excluded)) or "none"
-            raise errors.NoDatanodes(
-                f"cannot write chunk {data.index} of {writer.path}: no datanodes left "
-                f"({exc}; failed: {excluded})"
-            ) from None
-        handle = reply.handle
-        pipeline = list(reply.pipeline)
-        if not pipeline:
-            raise errors.NoDatanodes(
-                f"cannot write chunk {data.index} of {writer.path}: the namenode gave no datanodes"
-            )
-        head = pipeline[0]
-        sent = [0]
-        stream: transfer.ChunkStream | None = None
-        try:
-            stream = transfer.ChunkStream(
-                transfer.data_address_of(head),
-                self._secret,
-                handle,
-                pipeline[1:],
-                timeout=self._timeout,
-            )
-            stream.start()
-            data.source.seek(data.start)
-            for piece in _chunk_pieces(data.source, data.limit, sent):
-                stream.send(piece)
-            stream.end()
-        except transfer.TransferError as exc:
-            if stream is not None:
-                stream.close()
-            if exc.code == transfer.Code.UNAUTHENTICATED:
-                raise self._secret_refused(f"datanode {head.datanode}") from None
-            self._head_failed(writer.path, data, handle, head.datanode, exc)
-            writer.excluded.add(head.datanode)
-            return handle, None
-        except BaseException:
-            if stream is not None:
-                stream.close()  # without END: no datanode keeps the chunk
-            raise
-        return handle, _SentChunk(data, handle, [r.datanode for r in pipeline], stream, sent[0])
-
-    def _finish_chunk(self, path: str, chunk: _SentChunk) -> list[str]:
-        """Wait for a sent chunk's ack and commit it. Returns the datanodes that failed (the
-        caller leaves them out from then on and resends the chunk); [] once committed.
-        Touches nothing of the writer's: it may run beside the writer sending the next."""
-        try:
-            ack = chunk.stream.ack()
-        except transfer.TransferError as exc:
-            self._head_failed(path, chunk.data, chunk.handle, chunk.names[0], exc)
-            return [chunk.names[0]]
-        finally:
-            chunk.stream.close()
-        failed = self._pipeline_failures(ack, chunk.names, chunk.size)
-        if failed:
-            why = ack.error or "did not store the chunk"
-            chunk.data.last_failure = f"{', '.join(failed)}: {why}"
-            logger.warning(
-                "chunk %s of %s: pipeline %s failed at %s; new pipeline (attempt %d)",
-                format_handle(chunk.handle),
-                path,
-                chunk.names,
-                chunk.data.last_failure,
-                chunk.data.attempts,
-            )
-            return failed
-        self._call(
-            "CommitChunk",
-            gfs_pb2.CommitChunkRequest(
-                path=path,
-                client_id=self.client_id,
-                handle=chunk.handle,
-                size=chunk.size,
-                stored_on=list(ack.stored_on),
-            ),
-            idempotent=False,
-        )
-        return []
-
-    def _head_failed(
-        self,
-        path: str,
-        data: _ChunkData,
-        handle: int,
-        head: str,
-        exc: transfer.TransferError,
-    ) -> None:
-        data.last_failure = f"{head}: {exc}"
-        logger.warning(
-            "chunk %s of %s: pipeline head %s failed (%s); new pipeline",
-            format_handle(handle),
-            path,
-            head,
-            data.last_failure,
+            return sent[0]
+        raise errors.GfsError(
+            f"cannot write chunk {index} of {writer.path}: {PIPELINE_ATTEMPTS} pipelines "
+            f"failed (last: {last_failure})"
         )
 
     @staticmethod
@@ -987,66 +938,11 @@ def _chunk_pieces(source: IO[bytes], limit: int, sent: list[int]) -> Iterator[by
         yield data
 
 
-@dataclass
-class _ChunkData:
-    """Where a chunk's bytes come from, so every attempt can (re-)read them."""
-
-    source: IO[bytes]
-    start: int
-    limit: int
-    index: int  # in the file, for messages
-    owned: bool = False  # a spool of the writer's own: closed once the chunk is committed
-    attempts: int = 0
-    last_failure: str = ""
-
-
-@dataclass
-class _SentChunk:
-    """A chunk sent up to its END; its ack is still to come."""
-
-    data: _ChunkData
-    handle: int
-    names: list[str]  # the pipeline, head first
-    stream: transfer.ChunkStream
-    size: int
-
-
-class _Finishing:
-    """A sent chunk's ack and CommitChunk, on a daemon thread of its own: a process that
-    exits (or is interrupted) never waits for a stalled datanode's ack."""
-
-    def __init__(self, client: GfsClient, path: str, chunk: _SentChunk) -> None:
-        self._failed: list[str] = []
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(
-            target=self._run, args=(client, path, chunk), name="gfs-commit", daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, client: GfsClient, path: str, chunk: _SentChunk) -> None:
-        try:
-            self._failed = client._finish_chunk(path, chunk)
-        except BaseException as exc:
-            self._error = exc
-
-    def result(self) -> list[str]:
-        """The failed datanodes ([]: committed); re-raises what the commit raised."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._failed
-
-
 class FileWriter:
     """Writes one file chunk by chunk; the file appears when close() succeeds.
 
-    A chunk is sent while the one before it commits: its datanodes' fsync and rename, the
-    ack back up the pipeline and the namenode's CommitChunk (tens of milliseconds a chunk
-    that would otherwise leave the pipeline idle) run on a thread of the writer's own. At
-    most two chunks are open, and they commit in file order. The data of both is kept
-    (buffered writes: in memory up to SPOOL_BYTES each, then in a temp file; a seekable
-    source is re-read) so a failed pipeline can resend them. Any failure aborts the file:
-    no half file stays.
+    At most one chunk is buffered (in memory up to SPOOL_BYTES, then in a temp file), so a
+    failed pipeline can resend it. Any failure aborts the file: no half file stays.
     """
 
     def __init__(self, client: GfsClient, path: str, chunk_size: int, replication: int) -> None:
@@ -1055,13 +951,10 @@ class FileWriter:
         self.chunk_size = chunk_size
         self.replication = replication
         self.size = 0
-        self.chunks = 0  # committed
+        self.chunks = 0
         self.excluded: set[str] = set()
         self._buffer: tempfile.SpooledTemporaryFile[bytes] | None = None
         self._buffered = 0
-        self._open: _SentChunk | None = None  # sent, not yet acked and committed
-        self._finishing: _Finishing | None = None  # _open's ack and commit
-        self._spools: list[_ChunkData] = []  # buffered chunks not yet committed
         self._done = False
 
     def __enter__(self) -> FileWriter:
@@ -1105,7 +998,7 @@ class FileWriter:
                 start = source.tell()
                 if not source.read(1):
                     break
-                self._send(_ChunkData(source, start, self.chunk_size, self._next_index))
+                self._send(source, start, self.chunk_size)
         except BaseException:
             self.abort()
             raise
@@ -1116,7 +1009,6 @@ class FileWriter:
         try:
             if self._buffered:
                 self._flush()
-            self._settle()
             self._client._complete(self.path, abort=False)
         except BaseException:
             self.abort()
@@ -1125,17 +1017,11 @@ class FileWriter:
         self._drop_buffer()
 
     def abort(self) -> None:
-        """Give the file up (best effort): the namenode drops it, with its open chunks."""
+        """Give the file up (best effort): the namenode drops it."""
         if self._done:
             return
         self._done = True
         self._drop_buffer()
-        if self._open is not None:
-            self._open.stream.close()  # ends a wait for its ack: nothing is committed
-            self._open = None
-        for data in self._spools:
-            data.source.close()
-        self._spools.clear()
         try:
             self._client._complete(self.path, abort=True)
         except Exception as exc:  # the original failure matters more
@@ -1145,61 +1031,15 @@ class FileWriter:
         if self._done:
             raise ValueError(f"writer of {self.path} is closed")
 
-    @property
-    def _next_index(self) -> int:
-        return self.chunks + (self._open is not None)
-
     def _flush(self) -> None:
         assert self._buffer is not None
-        data = _ChunkData(self._buffer, 0, self._buffered, self._next_index, owned=True)
-        self._spools.append(data)  # closed once the chunk is committed, or by abort()
-        self._buffer, self._buffered = None, 0
-        self._send(data)
+        self._send(self._buffer, 0, self._buffered)
+        self._drop_buffer()
 
-    def _send(self, data: _ChunkData) -> None:
-        """Send a chunk while the one before it commits; then settle that one."""
-        sent = self._client._start_chunk(self, data)
-        self._settle(sent)
-
-    def _settle(self, after: _SentChunk | None = None) -> None:
-        """Wait until the open chunk is committed; `after` (a chunk sent behind it) becomes
-        the open one and commits in the background. When the open chunk's pipeline failed,
-        it is written again, then `after`. However this ends (Ctrl-C included), no stream is
-        left open unless it is the open one, which abort() closes."""
-        previous, finishing = self._open, self._finishing
-        self._open, self._finishing = None, None
-        try:
-            if previous is not None:
-                assert finishing is not None
-                failed = finishing.result()
-                if failed:
-                    # Abandoning `previous` drops `after` too (its hops may still store it:
-                    # garbage, deleted once a datanode reports it).
-                    self.excluded.update(failed)
-                    if after is not None:
-                        after.stream.close()
-                    size = self._client._write_chunk(self, previous.data, abandon=previous.handle)
-                    self._committed(previous.data, size)
-                    if after is not None:
-                        after.data.attempts -= 1  # its own pipeline did not fail
-                        after = self._client._start_chunk(self, after.data)
-                else:
-                    self._committed(previous.data, previous.size)
-            if after is not None:
-                self._finishing = _Finishing(self._client, self.path, after)
-                self._open = after
-        except BaseException:
-            for chunk in (previous, after):
-                if chunk is not None:
-                    chunk.stream.close()  # ends a wait for its ack: nothing is committed
-            raise
-
-    def _committed(self, data: _ChunkData, size: int) -> None:
+    def _send(self, source: IO[bytes], start: int, limit: int) -> None:
+        size = self._client._write_chunk(self, source, start, limit, self.chunks)
         self.chunks += 1
         self.size += size
-        if data.owned:
-            self._spools.remove(data)
-            data.source.close()
 
     def _drop_buffer(self) -> None:
         if self._buffer is not None:

@@ -6,10 +6,7 @@ exact same namespace (the op carries every value that is not derivable, e.g. the
 mtime). Chunk *locations* are not here: datanodes report them (GFS).
 
 Files are write-once (HDFS semantics): created under construction by one lease holder,
-filled chunk by chunk, then completed; they are invisible to readers until complete. A
-writer may have up to MAX_OPEN_CHUNKS chunks added but not yet committed, so it can stream
-the next chunk while the last one's replicas commit; chunks commit in file order, so the
-committed chunks are always a prefix of the file.
+filled chunk by chunk, then completed; they are invisible to readers until complete.
 """
 
 from __future__ import annotations
@@ -31,8 +28,6 @@ from gfs.errors import (
 )
 
 Op = dict[str, Any]
-
-MAX_OPEN_CHUNKS = 2  # chunks of a file added but not yet committed
 
 
 @dataclass
@@ -212,44 +207,20 @@ class Namespace:
             replication=op["replication"], mtime=op["mtime"], lease_holder=op["client"]
         )
 
-    def open_chunks(self, node: FileNode) -> list[int]:
-        """The chunks of a file being written that are not committed yet, in file order."""
-        first = len(node.chunks)
-        while first and not self.chunks[node.chunks[first - 1]].committed:
-            first -= 1
-        return node.chunks[first:]
-
-    def abandoned_by(self, path: str, abandon: int) -> list[int]:
-        """The chunks an add_chunk abandoning `abandon` drops: it and every later one."""
-        node = self.lookup(path)
-        if not abandon or not isinstance(node, FileNode):
-            return []
-        open_chunks = self.open_chunks(node)
-        return open_chunks[open_chunks.index(abandon) :] if abandon in open_chunks else []
-
     def _op_add_chunk(self, op: Op) -> int:
-        """A new chunk at the end of a file. With `abandon`, that open chunk and every one
-        after it are dropped first (a failed pipeline: the writer resends from there)."""
         node = self._writing(op["path"], op["client"])
         abandon = op.get("abandon", 0)
-        open_chunks = self.open_chunks(node)
         if abandon:
-            if abandon not in open_chunks:
-                raise GfsError(f"chunk {abandon:016x} is not an open chunk of {op['path']}")
-            open_chunks = open_chunks[: open_chunks.index(abandon)]
-        if len(open_chunks) >= MAX_OPEN_CHUNKS:
-            raise GfsError(
-                f"{op['path']}: {len(open_chunks)} chunks are not committed yet "
-                f"(at most {MAX_OPEN_CHUNKS} may be open)"
-            )
+            if not node.chunks or node.chunks[-1] != abandon or self.chunks[abandon].committed:
+                raise GfsError(f"chunk {abandon:016x} is not the open chunk of {op['path']}")
+        elif node.chunks and not self.chunks[node.chunks[-1]].committed:
+            raise GfsError(f"{op['path']}: the previous chunk is not committed yet")
         handle = op["handle"]
         if handle in self.chunks:
             raise GfsError(f"chunk handle {handle:016x} already in use")
         if abandon:
-            first_dropped = node.chunks.index(abandon)
-            for gone in node.chunks[first_dropped:]:
-                del self.chunks[gone]
-            del node.chunks[first_dropped:]
+            node.chunks.pop()
+            del self.chunks[abandon]
         node.chunks.append(handle)
         self.chunks[handle] = ChunkMeta()
         self.next_handle = max(self.next_handle, handle + 1)
@@ -258,9 +229,8 @@ class Namespace:
     def _op_commit_chunk(self, op: Op) -> None:
         node = self._writing(op["path"], op["client"])
         handle = op["handle"]
-        open_chunks = self.open_chunks(node)
-        if not open_chunks or open_chunks[0] != handle:
-            raise GfsError(f"chunk {handle:016x} is not the next chunk to commit of {op['path']}")
+        if not node.chunks or node.chunks[-1] != handle:
+            raise GfsError(f"chunk {handle:016x} is not the open chunk of {op['path']}")
         meta = self.chunks[handle]
         meta.size = op["size"]
         meta.committed = True

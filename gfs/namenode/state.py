@@ -199,8 +199,7 @@ class NamenodeState:
         abandon: int,
         now: float,
     ) -> tuple[int, list[ReplicaView]]:
-        """A new chunk at the end of `path` and the pipeline to write it through; with
-        `abandon`, that open chunk and every later one are dropped first."""
+        """A new chunk at the end of `path` and the pipeline to write it through."""
         node = self.ns.lookup(path)
         if not isinstance(node, FileNode):
             raise NotFound(f"{path}: not being written")
@@ -221,9 +220,9 @@ class NamenodeState:
         op: Op = {"op": "add_chunk", "path": path, "client": client, "handle": handle}
         if abandon:
             op["abandon"] = abandon
-        dropped = self.ns.abandoned_by(path, abandon)
         self._apply(op)
-        self._forget_chunks(dropped)
+        if abandon:
+            self._forget_chunks([abandon])
         for target in targets:
             self.datanodes[target.name].assigned += 1
         self.leases[path] = now

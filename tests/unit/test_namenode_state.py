@@ -171,19 +171,6 @@ def test_abandoned_chunk_replicas_are_garbage() -> None:
     assert commands == [DeleteReplicas([first])]
 
 
-def test_abandoning_an_open_chunk_makes_the_one_behind_it_garbage_too() -> None:
-    """A writer streams chunk 2 while chunk 1 commits; chunk 1's pipeline fails: abandoning
-    it drops chunk 2 as well, and replicas of either are deleted when next reported."""
-    state = make_state(datanodes=3)
-    state.create("/f", 0, "c", False, 0)
-    first, _ = state.add_chunk("/f", "c", "", [], 0, 0)
-    second, _ = state.add_chunk("/f", "c", "", [], 0, 0)
-    third, _ = state.add_chunk("/f", "c", "", ["datanode-2"], first, 0.5)
-    assert third not in (first, second)
-    commands, _ = beat(state, 0, {first: 10, second: 10}, 1.0)
-    assert commands == [DeleteReplicas(sorted([first, second]))]
-
-
 def test_lease_expiry_removes_unfinished_file() -> None:
     state = make_state()
     state.create("/f", 0, "c", False, 0)

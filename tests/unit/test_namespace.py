@@ -9,14 +9,13 @@ import pytest
 from gfs.errors import (
     AlreadyExists,
     DirectoryNotEmpty,
-    GfsError,
     InvalidPath,
     IsADirectory,
     LeaseError,
     NotADirectory,
     NotFound,
 )
-from gfs.namenode.namespace import MAX_OPEN_CHUNKS, DirNode, FileNode, Namespace
+from gfs.namenode.namespace import DirNode, FileNode, Namespace
 
 
 def write_file(ns: Namespace, path: str, sizes: list[int], client: str = "c1") -> None:
@@ -74,55 +73,14 @@ def test_chunks_and_abandon() -> None:
     ns = Namespace()
     ns.apply({"op": "create", "path": "/f", "replication": 3, "client": "c", "mtime": 0})
     ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 1})
+    with pytest.raises(Exception, match="not committed"):
+        ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 2})
     ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 2, "abandon": 1})
     assert 1 not in ns.chunks
     ns.apply({"op": "commit_chunk", "path": "/f", "client": "c", "handle": 2, "size": 10})
     ns.apply({"op": "complete", "path": "/f", "client": "c", "mtime": 0})
     node = ns.file("/f")
     assert node.chunks == [2] and ns.file_size(node) == 10
-
-
-def test_two_open_chunks_commit_in_order() -> None:
-    """A writer streams the next chunk while the last one commits: at most MAX_OPEN_CHUNKS
-    are open, they commit in file order, and the file completes only with all committed."""
-    ns = Namespace()
-    ns.apply({"op": "create", "path": "/f", "replication": 3, "client": "c", "mtime": 0})
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 1})
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 2})
-    assert MAX_OPEN_CHUNKS == 2
-    before = copy.deepcopy(ns.to_dict())
-    with pytest.raises(GfsError, match="2 chunks are not committed yet"):
-        ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 3})
-    with pytest.raises(GfsError, match="not the next chunk to commit"):
-        ns.apply({"op": "commit_chunk", "path": "/f", "client": "c", "handle": 2, "size": 5})
-    with pytest.raises(GfsError, match="last chunk is not committed"):
-        ns.apply({"op": "complete", "path": "/f", "client": "c", "mtime": 0})
-    assert ns.to_dict() == before  # refused ops change nothing
-    ns.apply({"op": "commit_chunk", "path": "/f", "client": "c", "handle": 1, "size": 10})
-    node = ns.lookup("/f")
-    assert isinstance(node, FileNode) and ns.open_chunks(node) == [2]
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 3})
-    ns.apply({"op": "commit_chunk", "path": "/f", "client": "c", "handle": 2, "size": 10})
-    ns.apply({"op": "commit_chunk", "path": "/f", "client": "c", "handle": 3, "size": 4})
-    ns.apply({"op": "complete", "path": "/f", "client": "c", "mtime": 0})
-    assert ns.file("/f").chunks == [1, 2, 3] and ns.file_size(ns.file("/f")) == 24
-
-
-def test_abandon_drops_the_open_chunk_and_every_later_one() -> None:
-    ns = Namespace()
-    ns.apply({"op": "create", "path": "/f", "replication": 3, "client": "c", "mtime": 0})
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 1})
-    ns.apply({"op": "commit_chunk", "path": "/f", "client": "c", "handle": 1, "size": 10})
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 2})
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 3})
-    with pytest.raises(GfsError, match="not an open chunk"):  # committed: never dropped
-        ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 4, "abandon": 1})
-    assert ns.abandoned_by("/f", 2) == [2, 3] and ns.abandoned_by("/f", 3) == [3]
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 4, "abandon": 2})
-    assert ns.lookup("/f").chunks == [1, 4] and 2 not in ns.chunks and 3 not in ns.chunks
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 5})
-    ns.apply({"op": "add_chunk", "path": "/f", "client": "c", "handle": 6, "abandon": 5})
-    assert ns.lookup("/f").chunks == [1, 4, 6]
 
 
 def test_delete_semantics() -> None:
