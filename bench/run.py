@@ -700,6 +700,12 @@ def bench_io(p: Params, cl: Cluster, res: Results, corpus: Path) -> None:
         "the datanodes write with O_DIRECT, so a get right after a put reads the disk"
     )
     best_mbps = float(best["MBps"])
+    put_s, dd3_s = statistics.median(puts), statistics.median(dd3s)
+    res.notes.append(
+        f"{section}: gfs put took {put_s:.2f} s = {put_s / dd3_s:.2f} × the 3 parallel dd "
+        f"({dd3_s:.2f} s), the disk writing a put's 3 durable copies; 35% of the ceiling "
+        f"means {nbytes / (0.35 * best_mbps * 1e6):.2f} s"
+    )
     for row, what in (
         (get_row, "warm"),
         (cold_row, "right after put"),
