@@ -255,19 +255,29 @@ _DYNAMIC_CODE = "<dynamic-code>"  # what cloudpickle >= 3.1.3 writes for a code'
 
 def _code_reduce_keeping_filename(code: types.CodeType) -> Any:
     rebuild, args = cloudpickle.Pickler.dispatch_table[types.CodeType](code)
-    # Only co_filename can be "<dynamic-code>": names are identifiers.
-    args = tuple(code.co_filename if arg == _DYNAMIC_CODE else arg for arg in args)
+    # Only co_filename can be "<dynamic-code>": the other strings are names.
+    args = tuple(
+        code.co_filename if isinstance(arg, str) and arg == _DYNAMIC_CODE else arg for arg in args
+    )
     return rebuild, args
 
 
-class _JobPickler(cloudpickle.Pickler):
+class UserCodePickler(cloudpickle.Pickler):
     """cloudpickle's Pickler, except that code keeps its file name (cloudpickle 3.1.3 and
-    later write "<dynamic-code>"): a task's traceback then names the job file and its
-    lines, which `mr status` shows and job_line() finds."""
+    later write "<dynamic-code>"): a traceback from user code shipped by value (the job,
+    key classes in map output, total-order boundaries) then names its file and lines,
+    which `mr status` shows and job_line() finds."""
 
     dispatch_table = ChainMap(
         {types.CodeType: _code_reduce_keeping_filename}, cloudpickle.Pickler.dispatch_table
     )
+
+
+def dumps_by_value(obj: Any) -> bytes:
+    """cloudpickle.dumps(obj, protocol=5) through UserCodePickler."""
+    buffer = io.BytesIO()
+    UserCodePickler(buffer, protocol=5).dump(obj)
+    return buffer.getvalue()
 
 
 def dumps_job(job: JobDefinition) -> bytes:
@@ -275,9 +285,7 @@ def dumps_job(job: JobDefinition) -> bytes:
     validate(job)
     header = _HEADER.pack(_MAGIC, sys.version_info.major, sys.version_info.minor)
     try:
-        buffer = io.BytesIO()
-        _JobPickler(buffer, protocol=5).dump(job)
-        return header + buffer.getvalue()
+        return header + dumps_by_value(job)
     except Exception as exc:
         detail = " ".join(str(exc).split())
         where = _where(job)

@@ -68,13 +68,11 @@ from pathlib import Path
 from struct import Struct
 from typing import Any, BinaryIO
 
-import cloudpickle
-
 from mr import counters as C
 from mr.api import identity_reducer
 from mr.counters import Counters, activate
 from mr.errors import JobError, TaskError
-from mr.job import JobDefinition
+from mr.job import JobDefinition, UserCodePickler, dumps_by_value
 from mr.partition import partition as default_partition
 from mr.records import ReadFn, RecordBatch, file_batches, line_batches
 
@@ -141,7 +139,7 @@ def _frame_bytes(frame: list[Any]) -> memoryview:
             if isinstance(exc, ValueError | RecursionError):
                 pickle.Pickler(buf, protocol=5).dump(frame)
             else:
-                cloudpickle.Pickler(buf, protocol=5).dump(frame)
+                UserCodePickler(buf, protocol=5).dump(frame)
         except Exception as again:
             detail = " ".join(str(again).split())
             raise TaskError(
@@ -422,7 +420,7 @@ def _gc_relaxed() -> Iterator[None]:
 
 def encode_boundaries(boundaries: Sequence[Any]) -> str:
     """The params value carrying total-order boundaries (base64 of a cloudpickle)."""
-    return base64.b64encode(cloudpickle.dumps(list(boundaries), protocol=5)).decode("ascii")
+    return base64.b64encode(dumps_by_value(list(boundaries))).decode("ascii")
 
 
 def decode_boundaries(text: str) -> list[Any]:

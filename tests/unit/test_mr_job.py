@@ -166,6 +166,42 @@ def test_shipped_code_keeps_its_file_and_lines(tmp_path: Path) -> None:
     assert job_line(raised.value, str(path)) == 3
 
 
+def test_key_classes_shipped_in_frames_and_boundaries_keep_their_file(tmp_path: Path) -> None:
+    """Map output and total-order boundaries carry a job file's key class by value too: a
+    key method that raises in the reduce still names the job file and line."""
+    import pickle
+
+    from mr import runtime
+
+    path = write(
+        tmp_path,
+        """
+        class Key:
+            def __init__(self, word):
+                self.word = word
+
+            def __lt__(self, other):
+                raise ValueError(self.word)
+
+        def mapper(key, value):
+            yield Key(value), 1
+
+        def reducer(key, values):
+            yield key, sum(values)
+        """,
+        name="key_job.py",
+    )
+    key_class = load_job_file(path).mapper(None, "x").__next__()[0].__class__
+    framed = bytes(runtime._frame_bytes([(key_class("a"), 1)]))
+    from_frame = pickle.loads(framed[4:])[0][0]
+    from_bounds = runtime.decode_boundaries(runtime.encode_boundaries([key_class("b")]))[0]
+    for key in (from_frame, from_bounds):
+        with pytest.raises(ValueError) as raised:
+            key < key  # noqa: B015
+        last = traceback.extract_tb(raised.value.__traceback__)[-1]
+        assert (last.filename, last.lineno) == (str(path), 7)
+
+
 def test_lambdas_and_closures_round_trip() -> None:
     factor = 3
 
